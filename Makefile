@@ -1,0 +1,41 @@
+# The two commands a newcomer runs (see README.md):
+#   make demo   installs everything and runs the main job against the local Pipedrive sandbox
+#   make test   installs everything and runs the whole test suite
+PYTHON ?= python3
+VENV := .venv
+BIN := $(CURDIR)/$(VENV)/bin
+PACKAGES := pipedrive-sandbox tap-pipedrive target-cdp
+
+.PHONY: install demo test lint format bench clean
+
+$(BIN)/uv:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check "uv~=0.9"
+
+$(VENV)/.installed: $(BIN)/uv requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python \
+		-e ./pipedrive-sandbox -e ./tap-pipedrive -e ./target-cdp \
+		-r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	PATH="$(BIN):$$PATH" $(BIN)/python scripts/demo.py
+
+test: install lint
+	PATH="$(BIN):$$PATH" $(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+bench: install
+	PATH="$(BIN):$$PATH" $(BIN)/python bench/run_all.py
+
+clean:
+	rm -rf $(VENV) .meltano output transform/target transform/logs
