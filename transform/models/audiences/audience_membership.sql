@@ -1,0 +1,154 @@
+{#
+  Who entered and left each audience, one row per (audience, member, stint).
+  Each build compares the audiences as of this build with the open stints of the previous
+  builds, and writes only the difference: stints to close and stints to open. Definition and
+  guarantees: audience_membership.yml.
+
+  To track a new audience, add its model here: name, member kind and the id column.
+#}
+{%- set audiences = [
+    {'name': 'engaged_deals', 'member_kind': 'deal', 'id_column': 'deal_id'},
+    {'name': 'slipping_subscribers', 'member_kind': 'person', 'id_column': 'person_id'},
+    {'name': 'repeat_customers', 'member_kind': 'person', 'id_column': 'person_id'},
+] -%}
+
+{{ config(
+    materialized='incremental',
+    unique_key='membership_id',
+    incremental_strategy='delete+insert',
+    on_schema_change='append_new_columns',
+) }}
+
+{%- if execute and is_incremental() and model.resource_type == 'model' -%}
+    {%- set later = run_query(
+        'select count(*) from ' ~ this
+        ~ ' where entered_at > ' ~ as_of() ~ ' or exited_at > ' ~ as_of()
+    ).columns[0].values()[0] -%}
+    {%- if later > 0 -%}
+        {{ exceptions.raise_compiler_error(
+            'as_of (' ~ as_of() ~ ') is earlier than the last build of ' ~ this
+            ~ ': stints cannot be rewritten backwards. Use a later as_of, or rebuild the history'
+            ~ ' with --full-refresh.'
+        ) }}
+    {%- endif -%}
+{%- endif %}
+
+with current_members as (
+
+    {% for audience in audiences %}
+    select distinct
+        cast('{{ audience.name }}' as {{ dbt.type_string() }}) as audience,
+        cast('{{ audience.member_kind }}' as {{ dbt.type_string() }}) as member_kind,
+        cast({{ audience.id_column }} as {{ dbt.type_string() }}) as member_id
+    from {{ ref(audience.name) }}
+    {% if not loop.last %}union all{% endif %}
+    {% endfor %}
+
+),
+
+{% if is_incremental() %}
+
+previous_stints as (
+
+    select * from {{ this }}
+    where audience in {{ string_list(audiences | map(attribute='name') | list) }}
+
+),
+
+open_stints as (
+
+    select * from previous_stints
+    where exited_at is null
+
+),
+
+stint_counts as (
+
+    select
+        audience,
+        member_id,
+        max(stint_number) as last_stint_number
+    from previous_stints
+    group by audience, member_id
+
+),
+
+exits as (
+
+    select
+        open_stints.audience,
+        open_stints.member_kind,
+        open_stints.member_id,
+        open_stints.stint_number,
+        open_stints.entered_at,
+        {{ as_of() }} as exited_at
+    from open_stints
+    left join current_members
+        on current_members.audience = open_stints.audience
+        and current_members.member_id = open_stints.member_id
+    where current_members.member_id is null
+
+),
+
+entries as (
+
+    select
+        current_members.audience,
+        current_members.member_kind,
+        current_members.member_id,
+        coalesce(stint_counts.last_stint_number, 0) + 1 as stint_number,
+        {{ as_of() }} as entered_at,
+        cast(null as timestamp with time zone) as exited_at
+    from current_members
+    left join open_stints
+        on open_stints.audience = current_members.audience
+        and open_stints.member_id = current_members.member_id
+    left join stint_counts
+        on stint_counts.audience = current_members.audience
+        and stint_counts.member_id = current_members.member_id
+    where open_stints.member_id is null
+
+),
+
+changes as (
+
+    select * from exits
+    union all
+    select * from entries
+
+),
+
+{% else %}
+
+changes as (
+
+    select
+        audience,
+        member_kind,
+        member_id,
+        1 as stint_number,
+        {{ as_of() }} as entered_at,
+        cast(null as timestamp with time zone) as exited_at
+    from current_members
+
+),
+
+{% endif %}
+
+final as (
+
+    select
+        audience
+            || ':' || member_id
+            || ':' || cast(stint_number as {{ dbt.type_string() }}) as membership_id,
+        audience,
+        member_kind,
+        member_id,
+        cast(stint_number as {{ dbt.type_int() }}) as stint_number,
+        entered_at,
+        exited_at
+    from changes
+
+)
+
+select * from final

@@ -1,0 +1,85 @@
+{#
+  Email subscribers whose last engagement fell in [as_of - lookback_days, as_of - recent_days).
+  Definition, edge cases and reasons: slipping_subscribers.yml.
+#}
+{%- set engagement_types = var('crm_engagement_types') + var('marketing_engagement_types') -%}
+
+with people as (
+
+    select * from {{ ref('stg_cdp__people') }}
+
+),
+
+activity_summary as (
+
+    select * from {{ ref('stg_cdp__activity_summary') }}
+
+),
+
+activities as (
+
+    select * from {{ ref('stg_cdp__activities') }}
+
+),
+
+subscribers as (
+
+    select * from people
+    where has_email_permission
+      and email is not null
+      and not is_deleted
+      -- People created in the recent window have not had the time to engage yet.
+      and (created_at is null or created_at < {{ days_before_as_of(var('recent_days')) }})
+
+),
+
+-- The summary keeps last_at whatever the retention: it is what makes this audience work on
+-- engagement older than the raw activities. When last_at is at or after as_of (a rebuild of a
+-- past as_of), the raw activities still held give the last engagement before as_of.
+engagements_before_as_of as (
+
+    select person_id, last_occurred_at as engaged_at
+    from activity_summary
+    where activity_type in {{ string_list(engagement_types) }}
+      and last_occurred_at < {{ as_of() }}
+
+    union all
+
+    select person_id, occurred_at as engaged_at
+    from activities
+    where person_id is not null
+      and activity_type in {{ string_list(engagement_types) }}
+      and occurred_at < {{ as_of() }}
+
+),
+
+last_engagement as (
+
+    select
+        person_id,
+        max(engaged_at) as last_engaged_at
+    from engagements_before_as_of
+    group by person_id
+
+),
+
+final as (
+
+    select
+        subscribers.person_id,
+        subscribers.email,
+        subscribers.first_name,
+        subscribers.last_name,
+        subscribers.organization_id,
+        subscribers.created_at,
+        last_engagement.last_engaged_at
+
+    from subscribers
+    inner join last_engagement
+        on last_engagement.person_id = subscribers.person_id
+    where last_engagement.last_engaged_at >= {{ days_before_as_of(var('lookback_days')) }}
+      and last_engagement.last_engaged_at < {{ days_before_as_of(var('recent_days')) }}
+
+)
+
+select * from final
