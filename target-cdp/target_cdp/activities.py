@@ -1,0 +1,306 @@
+"""Activities derived from what changed between the stored and the incoming Pipedrive record.
+
+Pure functions: given the last record the CDP saw of an object (None on first sight) and the
+incoming one, return the activities that happened. Keys are deterministic, so deriving twice
+from the same data gives the same keys; replaying the same record derives nothing because the
+stored record is then identical to the incoming one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from target_cdp.records import dumps, parse_time, time_text
+
+#: Attributes each activity type carries (intersected with the stream's SCHEMA; custom fields
+#: are added for the types in ``CUSTOM_FIELD_TYPES``). ``*.updated`` types carry the changes of
+#: every field of the SCHEMA instead.
+CORE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "pipedrive.person.created": (
+        "name",
+        "emails",
+        "phones",
+        "owner_id",
+        "org_id",
+        "marketing_status",
+        "label_ids",
+    ),
+    "pipedrive.organization.created": ("name", "owner_id", "address"),
+    "pipedrive.deal.created": (
+        "title",
+        "value",
+        "currency",
+        "pipeline_id",
+        "stage_id",
+        "status",
+        "owner_id",
+    ),
+    "pipedrive.deal.stage_changed": ("pipeline_id", "stage_id"),
+    "pipedrive.deal.won": ("value", "currency", "won_time", "pipeline_id", "stage_id"),
+    "pipedrive.deal.lost": ("value", "currency", "lost_time", "lost_reason"),
+    "pipedrive.deal.deleted": ("title", "status", "value", "currency"),
+    "pipedrive.note.added": ("content", "user_id", "deal_id", "person_id", "org_id", "lead_id"),
+    "pipedrive.activity.created": (
+        "type",
+        "subject",
+        "owner_id",
+        "due_date",
+        "due_time",
+        "duration",
+        "done",
+    ),
+    "pipedrive.activity.completed": ("type", "subject", "owner_id", "marked_as_done_time"),
+}
+CUSTOM_FIELD_TYPES = frozenset(
+    {"pipedrive.person.created", "pipedrive.organization.created", "pipedrive.deal.created"}
+)
+UPDATED_TYPES = frozenset({"pipedrive.person.updated", "pipedrive.deal.updated"})
+#: Extra attributes the target itself adds to an activity type.
+DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
+    "pipedrive.deal.stage_changed": ("from_stage_id",)
+}
+#: Fields never reported as changes (they change with every edit).
+UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag"})
+NOTE_CONTENT_LIMIT = 1000
+
+
+@dataclass
+class Activity:
+    """One derived activity, before the CDP ids it concerns are resolved."""
+
+    key: str
+    activity_type: str
+    occurred_at: dt.datetime
+    attributes: dict[str, Any]
+    source_record: str
+    person_ref: int | None
+    org_ref: int | None
+    deal_ref: int | None
+    person_id: str | None = field(default=None)
+    organization_id: str | None = field(default=None)
+    deal_id: str | None = field(default=None)
+
+
+def custom_field_names(schema: dict) -> list[str]:
+    """``custom_fields.<name>`` for every custom field the SCHEMA declares."""
+    custom = schema.get("properties", {}).get("custom_fields") or {}
+    return [f"custom_fields.{name}" for name in sorted(custom.get("properties") or {})]
+
+
+def tracked_fields(schema: dict) -> list[str]:
+    """The fields whose changes ``*.updated`` activities report (custom fields one by one)."""
+    names = [n for n in schema.get("properties", {}) if n not in UNTRACKED and n != "custom_fields"]
+    return sorted(names + custom_field_names(schema))
+
+
+def attribute_names(activity_type: str, schema: dict) -> list[str]:
+    """The attribute set of ``activity_type`` under this stream SCHEMA (its definition)."""
+    if activity_type in UPDATED_TYPES:
+        return tracked_fields(schema)
+    properties = schema.get("properties", {})
+    names = [n for n in CORE_ATTRIBUTES.get(activity_type, ()) if n in properties]
+    names += DERIVED_ATTRIBUTES.get(activity_type, ())
+    if activity_type in CUSTOM_FIELD_TYPES:
+        names += custom_field_names(schema)
+    return sorted(names)
+
+
+def flatten(record: dict) -> dict[str, Any]:
+    """The record's trackable fields, custom fields as ``custom_fields.<name>``."""
+    flat = {k: v for k, v in record.items() if k not in UNTRACKED and k != "custom_fields"}
+    for name, value in (record.get("custom_fields") or {}).items():
+        flat[f"custom_fields.{name}"] = value
+    return flat
+
+
+def changes(old: dict, new: dict) -> dict[str, dict[str, Any]]:
+    """Fields present in ``new`` whose value differs from ``old``: ``{field: {old, new}}``."""
+    before, after = flatten(old), flatten(new)
+    return {
+        name: {"old": before.get(name), "new": value}
+        for name, value in sorted(after.items())
+        if before.get(name) != value
+    }
+
+
+def _pick(record: dict, activity_type: str) -> dict[str, Any]:
+    attributes = {n: record.get(n) for n in CORE_ATTRIBUTES.get(activity_type, ()) if n in record}
+    if activity_type in CUSTOM_FIELD_TYPES and record.get("custom_fields"):
+        attributes["custom_fields"] = record["custom_fields"]
+    return attributes
+
+
+def is_deleted(stream_kind: str, record: dict) -> bool:
+    """Whether a record says its object is deleted (every deletion signal the tap sends)."""
+    if record.get("is_deleted") is True:
+        return True
+    if stream_kind == "deal" and record.get("status") == "deleted":
+        return True
+    return stream_kind == "note" and record.get("active_flag") is False
+
+
+class _Builder:
+    """Collects the activities of one record, with the references they concern."""
+
+    def __init__(
+        self, kind: str, record: dict, refs: tuple[int | None, int | None, int | None]
+    ) -> None:
+        self.kind = kind
+        self.record = record
+        self.refs = refs
+        self.items: list[Activity] = []
+
+    def add(
+        self,
+        event: str,
+        when: dt.datetime | None,
+        attributes: dict[str, Any],
+        *,
+        key_suffix: str | None = None,
+    ) -> None:
+        if when is None:
+            return
+        source = f"{self.kind}:{self.record['id']}"
+        key = f"pipedrive:{source}:{event}" + (f":{key_suffix}" if key_suffix else "")
+        self.items.append(
+            Activity(
+                key=key,
+                activity_type=f"pipedrive.{self.kind}.{event}",
+                occurred_at=when,
+                attributes=attributes,
+                source_record=source,
+                person_ref=self.refs[0],
+                org_ref=self.refs[1],
+                deal_ref=self.refs[2],
+            )
+        )
+
+
+def _time(record: dict, *names: str) -> dt.datetime | None:
+    for name in names:
+        if value := parse_time(record.get(name)):
+            return value
+    return None
+
+
+def _updated(builder: _Builder, old: dict, new: dict) -> None:
+    changed = changes(old, new)
+    if not changed:
+        return
+    when = _time(new, "update_time")
+    suffix = time_text(when)
+    if old.get("update_time") == new.get("update_time"):
+        # Two edits within one second share an update_time: keep both, keyed by content.
+        suffix = f"{suffix}#{hashlib.sha1(dumps(changed)).hexdigest()[:10]}"  # noqa: S324
+    builder.add("updated", when, {"changes": changed}, key_suffix=suffix)
+
+
+def person_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+    """``pipedrive.person.created`` on first sight, ``pipedrive.person.updated`` on changes."""
+    builder = _Builder("person", new, (new["id"], new.get("org_id"), None))
+    if old is None:
+        if not deleted:
+            builder.add(
+                "created",
+                _time(new, "add_time", "update_time"),
+                _pick(new, "pipedrive.person.created"),
+            )
+    else:
+        _updated(builder, old, new)
+    return builder.items
+
+
+def organization_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+    """``pipedrive.organization.created`` on first sight."""
+    builder = _Builder("organization", new, (None, new["id"], None))
+    if old is None and not deleted:
+        attributes = _pick(new, "pipedrive.organization.created")
+        builder.add("created", _time(new, "add_time", "update_time"), attributes)
+    return builder.items
+
+
+def deal_activities(
+    old: dict | None, new: dict, *, deleted: bool, deleted_at: dt.datetime | None
+) -> list[Activity]:
+    """Created, updated, stage changed, won, lost and deleted events of a deal."""
+    builder = _Builder("deal", new, (new.get("person_id"), new.get("org_id"), new["id"]))
+    was_deleted = old is not None and is_deleted("deal", old)
+    if deleted and not was_deleted:
+        when = deleted_at or _time(new, "update_time")
+        builder.add(
+            "deleted", when, _pick(new, "pipedrive.deal.deleted"), key_suffix=time_text(when)
+        )
+    if old is None and deleted:
+        return builder.items
+    before = old or {}
+    if old is None:
+        builder.add(
+            "created", _time(new, "add_time", "update_time"), _pick(new, "pipedrive.deal.created")
+        )
+    else:
+        _updated(builder, old, new)
+    if new.get("stage_id") is not None and new.get("stage_id") != before.get("stage_id"):
+        when = (
+            _time(new, "stage_change_time")
+            if old is None
+            else _time(new, "stage_change_time", "update_time")
+        )
+        attributes = {
+            **_pick(new, "pipedrive.deal.stage_changed"),
+            "from_stage_id": before.get("stage_id"),
+        }
+        builder.add(
+            "stage_changed", when, attributes, key_suffix=f"{time_text(when)}:{new['stage_id']}"
+        )
+    for status in ("won", "lost"):
+        if new.get("status") == status and before.get("status") != status:
+            when = _time(new, f"{status}_time", "close_time", "update_time")
+            builder.add(
+                status, when, _pick(new, f"pipedrive.deal.{status}"), key_suffix=time_text(when)
+            )
+    return builder.items
+
+
+def note_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+    """``pipedrive.note.added`` on first sight of a note that is not deleted."""
+    builder = _Builder("note", new, (new.get("person_id"), new.get("org_id"), new.get("deal_id")))
+    if old is None and not deleted:
+        attributes = _pick(new, "pipedrive.note.added")
+        if isinstance(attributes.get("content"), str):
+            attributes["content"] = attributes["content"][:NOTE_CONTENT_LIMIT]
+        builder.add("added", _time(new, "add_time", "update_time"), attributes)
+    return builder.items
+
+
+def pipedrive_activity_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+    """``pipedrive.activity.created`` on first sight, ``.completed`` when marked done."""
+    builder = _Builder(
+        "activity", new, (new.get("person_id"), new.get("org_id"), new.get("deal_id"))
+    )
+    if deleted:
+        return builder.items
+    if old is None:
+        builder.add(
+            "created",
+            _time(new, "add_time", "update_time"),
+            _pick(new, "pipedrive.activity.created"),
+        )
+    if new.get("done") is True and (old is None or old.get("done") is not True):
+        when = _time(new, "marked_as_done_time", "update_time")
+        builder.add(
+            "completed",
+            when,
+            _pick(new, "pipedrive.activity.completed"),
+            key_suffix=time_text(when),
+        )
+    return builder.items
+
+
+def activity_types_of(kind: str) -> Iterable[str]:
+    """Every activity type a stream kind can emit."""
+    prefix = f"pipedrive.{kind}."
+    return [t for t in (*CORE_ATTRIBUTES, *UPDATED_TYPES) if t.startswith(prefix)]

@@ -1,0 +1,232 @@
+"""Recording derived activities: definitions, retention, the summary, and the purge.
+
+Every activity is counted in ``activity_summary`` exactly once: when it is derived (derivation
+only happens on a real change of the stored record, see ``activities.py``), unless its key is
+already stored. An activity whose person is not known yet is held in ``activities`` whatever
+its age and counted when the person arrives; everything else outside its retention window is
+counted but not stored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from target_cdp import bulk
+from target_cdp.activities import Activity
+from target_cdp.settings import Settings
+from target_cdp.tables import CDPTables
+
+#: Stream whose records emit each activity-type family (for per-stream run counts).
+STREAM_OF_KIND = {
+    "person": "persons",
+    "organization": "organizations",
+    "deal": "deals",
+    "note": "notes",
+    "activity": "activities",
+}
+
+
+def stream_of(activity_type: str) -> str:
+    """The stream an activity type comes from (``_other`` for other sources' types)."""
+    parts = activity_type.split(".")
+    if len(parts) == 3 and parts[0] == "pipedrive":  # noqa: PLR2004
+        return STREAM_OF_KIND.get(parts[1], "_other")
+    return "_other"
+
+
+class ActivityLog:
+    """Writes activities for one run; holds the activity definitions in memory."""
+
+    def __init__(self, tables: CDPTables, settings: Settings, now: dt.datetime) -> None:
+        self.t = tables
+        self.settings = settings
+        self.now = now
+        self._versions: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
+
+    def load_definitions(self, conn: sa.Connection) -> None:
+        """Read the known attribute sets and their versions."""
+        d = self.t.activity_definitions
+        for activity_type, version, names in conn.execute(
+            sa.select(d.c.activity_type, d.c.definition_version, d.c.attribute_names)
+        ):
+            self._versions[activity_type][tuple(names or ())] = version
+
+    def _version(self, activity_type: str, names: Iterable[str]) -> int:
+        known = self._versions[activity_type]
+        key = tuple(sorted(names))
+        if key not in known:
+            known[key] = max(known.values(), default=0) + 1
+        return known[key]
+
+    def cutoff(self, activity_type: str) -> dt.datetime | None:
+        """Activities of this type older than this are not kept (None = kept forever)."""
+        days = self.settings.retention_days(activity_type)
+        return None if days is None else self.now - dt.timedelta(days=days)
+
+    def record(
+        self,
+        conn: sa.Connection,
+        activities: list[Activity],
+        attribute_names: dict[str, list[str]],
+    ) -> dict[str, int]:
+        """Store and count new activities; return how many were recorded per stream."""
+        fresh: dict[str, Activity] = {}
+        for activity in activities:
+            if self.settings.activity_type_enabled(activity.activity_type):
+                fresh.setdefault(activity.key, activity)
+        if not fresh:
+            return {}
+        a = self.t.activities
+        for chunk in bulk.chunks(list(fresh)):
+            for (key,) in conn.execute(
+                sa.select(a.c.activity_key).where(a.c.activity_key.in_(chunk))
+            ):
+                del fresh[key]
+        rows, counted = [], []
+        first_seen: dict[tuple[str, int], dt.datetime] = {}
+        per_stream: dict[str, int] = defaultdict(int)
+        for activity in fresh.values():
+            names = attribute_names.get(activity.activity_type, sorted(activity.attributes))
+            version = self._version(activity.activity_type, names)
+            slot = (activity.activity_type, version)
+            first_seen[slot] = min(first_seen.get(slot, activity.occurred_at), activity.occurred_at)
+            per_stream[stream_of(activity.activity_type)] += 1
+            pending = activity.person_id is None and activity.person_ref is not None
+            cutoff = self.cutoff(activity.activity_type)
+            if pending or cutoff is None or activity.occurred_at >= cutoff:
+                rows.append(self._row(activity, version))
+            if not pending:
+                counted.append(activity)
+        bulk.upsert(conn, a, rows, update=False)
+        self._summarize(conn, ((x.person_id, x.activity_type, x.occurred_at) for x in counted))
+        self._define(conn, first_seen, attribute_names)
+        return dict(per_stream)
+
+    @staticmethod
+    def _row(activity: Activity, version: int) -> dict[str, Any]:
+        return {
+            "activity_key": activity.key,
+            "activity_type": activity.activity_type,
+            "person_id": activity.person_id,
+            "organization_id": activity.organization_id,
+            "deal_id": activity.deal_id,
+            "occurred_at": activity.occurred_at,
+            "attributes": activity.attributes,
+            "definition_version": version,
+            "source": "pipedrive",
+            "source_record": activity.source_record,
+            "pipedrive_person_id": activity.person_ref,
+            "pipedrive_org_id": activity.org_ref,
+            "pipedrive_deal_id": activity.deal_ref,
+        }
+
+    def _summarize(
+        self, conn: sa.Connection, items: Iterable[tuple[str | None, str, dt.datetime]]
+    ) -> None:
+        totals: dict[tuple[str, str], list[Any]] = {}
+        for person_id, activity_type, when in items:
+            if person_id is None:
+                continue
+            slot = totals.setdefault((person_id, activity_type), [when, when, 0])
+            slot[0], slot[1], slot[2] = min(slot[0], when), max(slot[1], when), slot[2] + 1
+        if not totals:
+            return
+        s = self.t.activity_summary
+        staged = bulk.stage(
+            conn,
+            s,
+            [
+                {"person_id": p, "activity_type": t, "first_at": f, "last_at": la, "count": n}
+                for (p, t), (f, la, n) in sorted(totals.items())
+            ],
+        )
+        insert = postgresql.insert(s).from_select(
+            [c.name for c in staged.columns], sa.select(*staged.columns)
+        )
+        conn.execute(
+            insert.on_conflict_do_update(
+                index_elements=["person_id", "activity_type"],
+                set_={
+                    "first_at": sa.func.least(s.c.first_at, insert.excluded.first_at),
+                    "last_at": sa.func.greatest(s.c.last_at, insert.excluded.last_at),
+                    "count": s.c.count + insert.excluded["count"],
+                },
+            )
+        )
+        bulk.drop_stage(conn, staged)
+
+    def _define(
+        self,
+        conn: sa.Connection,
+        first_seen: dict[tuple[str, int], dt.datetime],
+        attribute_names: dict[str, list[str]],
+    ) -> None:
+        d = self.t.activity_definitions
+        names_of = {
+            (activity_type, version): list(names)
+            for activity_type, versions in self._versions.items()
+            for names, version in versions.items()
+        }
+        for (activity_type, version), when in sorted(first_seen.items()):
+            names = names_of.get((activity_type, version), attribute_names.get(activity_type, []))
+            insert = postgresql.insert(d).values(
+                activity_type=activity_type,
+                definition_version=version,
+                attribute_names=names,
+                first_seen_at=when,
+            )
+            conn.execute(
+                insert.on_conflict_do_update(
+                    index_elements=["activity_type", "definition_version"],
+                    set_={
+                        "first_seen_at": sa.func.least(
+                            d.c.first_seen_at, insert.excluded.first_seen_at
+                        )
+                    },
+                )
+            )
+
+    def resolve_people(self, conn: sa.Connection, person_ids: dict[int, str]) -> None:
+        """Give held activities of these Pipedrive persons their CDP person, and count them."""
+        if not person_ids:
+            return
+        a = self.t.activities
+        resolved = []
+        for chunk in bulk.chunks(sorted(person_ids)):
+            resolved += conn.execute(
+                sa.select(
+                    a.c.activity_key, a.c.activity_type, a.c.occurred_at, a.c.pipedrive_person_id
+                )
+                .where(a.c.person_id.is_(None), a.c.pipedrive_person_id.in_(chunk))
+                .order_by(a.c.activity_key)
+            ).all()
+        if not resolved:
+            return
+        updates = [{"activity_key": k, "person_id": person_ids[p]} for k, _, _, p in resolved]
+        bulk.upsert(conn, a, updates)
+        self._summarize(conn, ((person_ids[p], t, when) for _, t, when, p in resolved))
+
+    def purge(self, conn: sa.Connection) -> dict[str, int]:
+        """Delete stored activities outside their retention window; return counts per stream."""
+        a = self.t.activities
+        held = sa.and_(a.c.person_id.is_(None), a.c.pipedrive_person_id.is_not(None))
+        purged: dict[str, int] = defaultdict(int)
+        types = conn.execute(sa.select(a.c.activity_type).distinct()).scalars().all()
+        for activity_type in sorted(types):
+            cutoff = self.cutoff(activity_type)
+            if cutoff is None:
+                continue
+            where = sa.and_(
+                a.c.activity_type == activity_type, a.c.occurred_at < cutoff, sa.not_(held)
+            )
+            count = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
+            if count:
+                conn.execute(sa.delete(a).where(where))
+                purged[stream_of(activity_type)] += count
+        return dict(purged)

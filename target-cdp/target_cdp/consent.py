@@ -1,0 +1,127 @@
+"""Email and SMS permissions of people the target creates, and the record of every decision.
+
+A person who already exists keeps both permissions whatever Pipedrive says (a sync never
+re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
+Pipedrive value that was not applied.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from target_cdp.settings import Settings
+
+SUBSCRIBED = "subscribed"
+UNSUBSCRIBED = "unsubscribed"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One permission decision, as stored in ``permission_decisions``."""
+
+    channel: str
+    value: bool | None
+    rule: str
+    source_value: str | None
+
+
+def field_value(record: dict, field: str) -> Any:
+    """A Pipedrive person field by record key, else by custom field readable name."""
+    if field in record:
+        return record[field]
+    return (record.get("custom_fields") or {}).get(field)
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    return str(value)
+
+
+def _mapped(record: dict, field: str, yes: frozenset[str]) -> tuple[bool | None, str | None]:
+    source = _text(field_value(record, field))
+    if source is None or not source.strip():
+        return None, source
+    values = {v.strip().lower() for v in source.split(",")}
+    return bool(values & yes), source
+
+
+def source_values(record: dict, settings: Settings) -> dict[str, str | None]:
+    """What Pipedrive says about each channel (to notice when it changes)."""
+    email_field = settings.email_permission_field or "marketing_status"
+    sms = (
+        _text(field_value(record, settings.sms_permission_field))
+        if settings.sms_permission_field
+        else None
+    )
+    return {"email": _text(field_value(record, email_field)), "sms": sms}
+
+
+def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
+    """Email and SMS permission of a person created from this Pipedrive record."""
+    if settings.email_permission_field:
+        value, source = _mapped(
+            record, settings.email_permission_field, settings.email_permission_values
+        )
+        email = (
+            Decision("email", value, "email_permission_field", source)
+            if value is not None
+            else Decision(
+                "email", settings.default_email_permission, "default_email_permission", source
+            )
+        )
+    else:
+        status = record.get("marketing_status")
+        if status in (SUBSCRIBED, UNSUBSCRIBED):
+            email = Decision("email", status == SUBSCRIBED, "marketing_status", status)
+        else:
+            email = Decision(
+                "email", settings.default_email_permission, "default_email_permission", status
+            )
+    if settings.sms_permission_field:
+        value, source = _mapped(
+            record, settings.sms_permission_field, settings.sms_permission_values
+        )
+        sms = Decision("sms", bool(value), "sms_permission_field", source)
+    else:
+        sms = Decision("sms", False, "sms_default", None)
+    return email, sms
+
+
+def keep_existing(
+    record: dict, settings: Settings, current: dict[str, bool | None]
+) -> tuple[Decision, Decision]:
+    """Decisions for an existing person: permissions stay as they are."""
+    sources = source_values(record, settings)
+    return (
+        Decision("email", current["email"], "existing_person_unchanged", sources["email"]),
+        Decision("sms", current["sms"], "existing_person_unchanged", sources["sms"]),
+    )
+
+
+def decision_row(
+    decision: Decision,
+    person_id: str,
+    pipedrive_person_id: int,
+    when: dt.datetime | None,
+    occasion: str,
+) -> dict[str, Any]:
+    """The ``permission_decisions`` row of a decision (deterministic key)."""
+    return {
+        "decision_key": (
+            f"{person_id}:{decision.channel}:pipedrive:{pipedrive_person_id}:{occasion}"
+        ),
+        "person_id": person_id,
+        "pipedrive_person_id": pipedrive_person_id,
+        "channel": decision.channel,
+        "value": decision.value,
+        "rule": decision.rule,
+        "source_value": decision.source_value,
+        "decided_at": when,
+    }

@@ -1,0 +1,182 @@
+"""Links between records: direct references resolved late, and capped associations.
+
+Records may arrive in any order (a deal before its person, a person before its organization),
+so links are resolved from both ends: when a record is written its references are looked up,
+and when a referenced record is written later, rows that were waiting for it are filled in.
+Associations are recomputed from ``pipedrive_records`` for every record whose set of linked
+records may have changed, which gives the same rows whatever the arrival order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from target_cdp.bulk import chunks
+from target_cdp.settings import Settings
+from target_cdp.tables import CDPTables
+
+
+@dataclass(frozen=True)
+class _Kind:
+    """A kind of record that associations can start from."""
+
+    table: str
+    pipedrive_column: str
+    id_column: str
+
+
+KINDS = {
+    "person": _Kind("people", "pipedrive_person_id", "person_id"),
+    "organization": _Kind("organizations", "pipedrive_org_id", "organization_id"),
+    "deal": _Kind("deals", "pipedrive_deal_id", "deal_id"),
+}
+
+#: (from_kind, to_kind, child stream, reference column in pipedrive_records)
+ASSOCIATIONS: tuple[tuple[str, str, str, str], ...] = (
+    ("person", "deal", "deals", "person_ref"),
+    ("person", "note", "notes", "person_ref"),
+    ("person", "pipedrive_activity", "activities", "person_ref"),
+    ("organization", "person", "persons", "org_ref"),
+    ("organization", "deal", "deals", "org_ref"),
+    ("organization", "note", "notes", "org_ref"),
+    ("organization", "pipedrive_activity", "activities", "org_ref"),
+    ("deal", "note", "notes", "deal_ref"),
+    ("deal", "pipedrive_activity", "activities", "deal_ref"),
+)
+
+
+class Links:
+    """Resolves references and maintains ``associations`` for one CDP schema."""
+
+    def __init__(self, tables: CDPTables, settings: Settings) -> None:
+        self.t = tables
+        self.settings = settings
+
+    def cdp_ids(
+        self, conn: sa.Connection, kind: str, pipedrive_ids: Collection[int]
+    ) -> dict[int, str]:
+        """CDP ids of the records linked to these Pipedrive ids (those that exist)."""
+        spec = KINDS[kind]
+        table = getattr(self.t, spec.table)
+        pd_col, id_col = table.c[spec.pipedrive_column], table.c[spec.id_column]
+        found: dict[int, str] = {}
+        for chunk in chunks(sorted({i for i in pipedrive_ids if i is not None})):
+            found.update(conn.execute(sa.select(pd_col, id_col).where(pd_col.in_(chunk))).all())
+        return found
+
+    def recompute(self, conn: sa.Connection, kind: str, pipedrive_ids: Collection[int]) -> int:
+        """Rebuild the associations of these records; return how many links the cap cut."""
+        parents = self.cdp_ids(conn, kind, pipedrive_ids)
+        if not parents:
+            return 0
+        a, r = self.t.associations, self.t.pipedrive_records
+        cap = self.settings.max_associations
+        cut = 0
+        for chunk in chunks(sorted(parents)):
+            ids = [parents[i] for i in chunk]
+            conn.execute(sa.delete(a).where(a.c.from_kind == kind, a.c.from_id.in_(ids)))
+            for from_kind, to_kind, child_stream, ref_name in ASSOCIATIONS:
+                if from_kind != kind:
+                    continue
+                ref = r.c[ref_name]
+                source: sa.FromClause = r
+                to_id: sa.ColumnElement = sa.cast(r.c.pipedrive_id, sa.Text)
+                if to_kind in KINDS:
+                    child = getattr(self.t, KINDS[to_kind].table)
+                    source = r.join(
+                        child, child.c[KINDS[to_kind].pipedrive_column] == r.c.pipedrive_id
+                    )
+                    to_id = child.c[KINDS[to_kind].id_column]
+                ranked = (
+                    sa.select(
+                        ref.label("parent"),
+                        to_id.label("to_id"),
+                        r.c.update_time.label("at"),
+                        sa.func.row_number()
+                        .over(
+                            partition_by=ref,
+                            order_by=(r.c.update_time.desc().nulls_last(), r.c.pipedrive_id.desc()),
+                        )
+                        .label("rn"),
+                    )
+                    .select_from(source)
+                    .where(r.c.stream == child_stream, ref.in_(chunk), r.c.is_deleted.is_(False))
+                    .subquery()
+                )
+                parent = getattr(self.t, KINDS[kind].table)
+                rows = (
+                    sa.select(
+                        sa.literal(kind),
+                        parent.c[KINDS[kind].id_column],
+                        sa.literal(to_kind),
+                        ranked.c.to_id,
+                        ranked.c.at,
+                    )
+                    .join_from(
+                        ranked, parent, parent.c[KINDS[kind].pipedrive_column] == ranked.c.parent
+                    )
+                    .where(ranked.c.rn <= cap)
+                )
+                conn.execute(
+                    sa.insert(a).from_select(
+                        ["from_kind", "from_id", "to_kind", "to_id", "associated_at"], rows
+                    )
+                )
+                cut += conn.execute(
+                    sa.select(sa.func.count()).select_from(ranked).where(ranked.c.rn > cap)
+                ).scalar_one()
+        return cut
+
+    def backfill_person(self, conn: sa.Connection, pipedrive_person_ids: Collection[int]) -> None:
+        """Point deals waiting for these persons at their CDP person."""
+        self._backfill(conn, self.t.deals, "person", pipedrive_person_ids)
+
+    def backfill_organization(
+        self, conn: sa.Connection, pipedrive_org_ids: Collection[int]
+    ) -> None:
+        """Point deals, people and activities waiting for these organizations at them."""
+        self._backfill(conn, self.t.deals, "organization", pipedrive_org_ids)
+        self._backfill(conn, self.t.activities, "organization", pipedrive_org_ids)
+        people = self.t.people
+        strategy = self.settings.merge_strategy
+        if not self.settings.may_write("organization_id"):
+            return
+        condition: sa.ColumnElement[bool] = people.c.organization_id.is_(None)
+        if strategy == "overwrite_existing" and not self.settings.protect_existing_values:
+            condition = sa.true()
+        if strategy == "ignore":
+            condition = sa.and_(condition, people.c.source == "pipedrive")
+        self._backfill(conn, people, "organization", pipedrive_org_ids, condition)
+
+    def backfill_deal(self, conn: sa.Connection, pipedrive_deal_ids: Collection[int]) -> None:
+        """Point activities waiting for these deals at them."""
+        self._backfill(conn, self.t.activities, "deal", pipedrive_deal_ids)
+
+    def _backfill(
+        self,
+        conn: sa.Connection,
+        table: sa.Table,
+        kind: str,
+        pipedrive_ids: Collection[int],
+        condition: sa.ColumnElement[bool] | None = None,
+    ) -> None:
+        spec = KINDS[kind]
+        source = getattr(self.t, spec.table)
+        ref = table.c[spec.pipedrive_column]
+        target = table.c[spec.id_column]
+        for chunk in chunks(sorted(pipedrive_ids)):
+            where = [
+                ref == source.c[spec.pipedrive_column],
+                source.c[spec.pipedrive_column].in_(chunk),
+                target.is_distinct_from(source.c[spec.id_column]),
+            ]
+            if table is self.t.activities:
+                where.append(target.is_(None))
+            if condition is not None:
+                where.append(condition)
+            conn.execute(
+                sa.update(table).values({spec.id_column: source.c[spec.id_column]}).where(*where)
+            )

@@ -1,0 +1,117 @@
+"""Field merge of a Pipedrive person into a CDP person (``merge_strategy`` and friends).
+
+A Pipedrive record *proposes* values for CDP fields (only the fields present in the record).
+``merge_person`` decides, field by field, which proposals are written:
+
+- a new person gets every proposed non-null value of a writable field (email always: it is the
+  merge key);
+- an existing person: ``ignore`` writes nothing; ``append_only`` and
+  ``protect_existing_values`` write only where the stored value is null (``""`` and ``0`` are
+  values); ``overwrite_existing`` writes every proposal, an explicit null clearing the field.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from target_cdp.identity import normalize_email, primary_value
+from target_cdp.settings import Settings
+
+COLUMNS = ("email", "first_name", "last_name", "phone", "organization_id")
+#: Record keys that are not copied into ``attributes`` (they have columns or are metadata).
+NOT_ATTRIBUTES = frozenset(
+    {
+        "id",
+        "first_name",
+        "last_name",
+        "org_id",
+        "add_time",
+        "update_time",
+        "is_deleted",
+        "custom_fields",
+    }
+)
+_MISSING = object()
+
+
+def propose(
+    record: dict, blocked: re.Pattern[str], organization_ids: dict[int, str]
+) -> dict[str, Any]:
+    """CDP field -> value for every field the record carries.
+
+    ``organization_id`` is left out when the record's organization is not in the CDP yet: it is
+    filled in when the organization arrives (see ``links.py``).
+    """
+    proposed: dict[str, Any] = {}
+    if "emails" in record:
+        proposed["email"] = normalize_email(primary_value(record["emails"]), blocked)
+    for name in ("first_name", "last_name"):
+        if name in record:
+            proposed[name] = record[name]
+    if "phones" in record:
+        proposed["phone"] = primary_value(record["phones"])
+    if "org_id" in record:
+        org = record["org_id"]
+        if org is None:
+            proposed["organization_id"] = None
+        elif org in organization_ids:
+            proposed["organization_id"] = organization_ids[org]
+    for key, value in record.items():
+        if key not in NOT_ATTRIBUTES:
+            proposed[f"attributes.{key}"] = value
+    for key, value in (record.get("custom_fields") or {}).items():
+        proposed[f"attributes.custom_fields.{key}"] = value
+    return proposed
+
+
+def _get(person: dict, field: str) -> Any:
+    if field in COLUMNS:
+        return person.get(field)
+    node: Any = person.get("attributes") or {}
+    for part in field.split(".")[1:]:
+        if not isinstance(node, dict):
+            return None
+        node = node.get(part, _MISSING)
+        if node is _MISSING:
+            return None
+    return node
+
+
+def _set(person: dict, field: str, value: Any) -> None:
+    if field in COLUMNS:
+        person[field] = value
+        return
+    parts = field.split(".")[1:]
+    node = person.setdefault("attributes", {})
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    if value is None:
+        node.pop(parts[-1], None)
+    else:
+        node[parts[-1]] = value
+
+
+def merge_person(existing: dict | None, proposed: dict[str, Any], settings: Settings) -> dict:
+    """The person's fields after applying a record's proposals (``existing`` is not mutated)."""
+    if existing is None:
+        person: dict = dict.fromkeys(COLUMNS) | {"attributes": {}}
+        for field, value in proposed.items():
+            if value is not None and (field == "email" or settings.may_write(field)):
+                _set(person, field, value)
+        return person
+    person = copy.deepcopy(existing)
+    if settings.merge_strategy == "ignore":
+        return person
+    fill_only = settings.merge_strategy == "append_only" or settings.protect_existing_values
+    for field, value in proposed.items():
+        if not settings.may_write(field):
+            continue
+        if fill_only and (_get(person, field) is not None or value is None):
+            continue
+        _set(person, field, value)
+    return person

@@ -1,0 +1,99 @@
+"""One run of the target: its ``sync_runs`` row, counts, end-of-run purge and summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections import Counter, defaultdict
+
+import sqlalchemy as sa
+
+from target_cdp.activity_log import ActivityLog
+from target_cdp.database import Database
+from target_cdp.links import Links
+from target_cdp.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+COUNT_KEYS = (
+    "inserted",
+    "updated",
+    "unchanged",
+    "skipped",
+    "rejected",
+    "deleted",
+    "activities",
+    "purged",
+    "associations_cut",
+)
+
+
+class Run:
+    """Everything the sinks of one run share."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.run_id = str(uuid.uuid4())
+        self.started_at = dt.datetime.now(tz=dt.UTC)
+        self.db = Database(settings)
+        self.db.migrate()
+        self.tables = self.db.tables
+        self.links = Links(self.tables, settings)
+        self.activity_log = ActivityLog(self.tables, settings, now=self.started_at)
+        self.counts: dict[str, Counter[str]] = defaultdict(Counter)
+        with self.db.transaction("starting the run") as conn:
+            self.activity_log.load_definitions(conn)
+            conn.execute(
+                sa.insert(self.tables.sync_runs).values(
+                    run_id=self.run_id, started_at=self.started_at, status="running", counts={}
+                )
+            )
+
+    def add(self, counts: dict[str, Counter[str]]) -> None:
+        """Add the counts of a committed batch."""
+        for stream, counter in counts.items():
+            self.counts[stream].update(counter)
+
+    def finish(self) -> None:
+        """Purge activities outside retention, record the run, log its summary."""
+        with self.db.transaction("purging activities outside their retention") as conn:
+            for stream, purged in self.activity_log.purge(conn).items():
+                self.counts[stream]["purged"] += purged
+        self._close("succeeded", None)
+        for line in self.summary_lines():
+            logger.info(line)
+
+    def fail(self, error: BaseException) -> None:
+        """Record a failed run (best effort: the database may be what failed)."""
+        try:
+            self._close(
+                "failed", str(error).splitlines()[0] if str(error) else type(error).__name__
+            )
+        except Exception:  # noqa: BLE001 - the original error is what matters
+            logger.warning("Could not record the failed run in sync_runs")
+        self.db.dispose()
+
+    def _close(self, status: str, error: str | None) -> None:
+        counts = {s: {k: c.get(k, 0) for k in COUNT_KEYS} for s, c in sorted(self.counts.items())}
+        with self.db.transaction("recording the run") as conn:
+            conn.execute(
+                sa.update(self.tables.sync_runs)
+                .where(self.tables.sync_runs.c.run_id == self.run_id)
+                .values(
+                    finished_at=dt.datetime.now(tz=dt.UTC),
+                    status=status,
+                    counts=counts,
+                    error=error,
+                )
+            )
+
+    def summary_lines(self) -> list[str]:
+        """The end-of-run summary, one line per stream."""
+        lines = [
+            f"target-cdp run {self.run_id} into {self.db.masked} schema {self.settings.schema}:"
+        ]
+        for stream, counter in sorted(self.counts.items()):
+            parts = ", ".join(f"{k} {counter.get(k, 0)}" for k in COUNT_KEYS)
+            lines.append(f"  {stream}: {parts}")
+        return lines

@@ -1,0 +1,390 @@
+"""Base sinks: Singer records in, one transaction per batch, rejections kept.
+
+``CDPSink`` turns the SDK's per-record checks into rejections (a bad record goes to
+``rejected_records`` and the run goes on) and keeps each record's table ``version``.
+``PipedriveObjectSink`` adds the snapshot logic shared by every Pipedrive object stream:
+compare with ``pipedrive_records``, skip out-of-order and unchanged records, derive
+activities, recompute associations, retire records on ACTIVATE_VERSION.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
+from singer_sdk.exceptions import InvalidRecord
+from singer_sdk.sinks import BatchSink
+
+from target_cdp import bulk
+from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
+from target_cdp.records import canonical, dumps, parse_time, time_text, version_time
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from target_cdp.run import Run
+    from target_cdp.target import TargetCDP
+
+REJECTION = "__target_cdp_rejection__"
+VERSION = "_sdc_table_version"
+#: Timestamp fields checked on every Pipedrive object record.
+TIME_FIELDS = (
+    "add_time",
+    "update_time",
+    "stage_change_time",
+    "won_time",
+    "lost_time",
+    "close_time",
+    "archive_time",
+    "marked_as_done_time",
+)
+MAX_NUMERIC = 10**31
+RETIRE_CHUNK = 5000
+
+Counts = dict[str, Counter[str]]
+
+
+@dataclass
+class Incoming:
+    """A record of the batch, as received."""
+
+    record: dict
+    version: int | None
+    rejection: str | None
+
+
+@dataclass
+class Change:
+    """A Pipedrive object whose stored record changes in this batch."""
+
+    pipedrive_id: int
+    old: dict | None
+    new: dict
+    raw: dict
+    version: int | None
+    deleted: bool
+    deleted_at: dt.datetime | None
+    update_time: dt.datetime | None
+
+
+@dataclass
+class Outcome:
+    """What a kind-specific ``apply`` did."""
+
+    stored: set[int] = field(default_factory=set)
+    activities: list[Activity] = field(default_factory=list)
+    regroup: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def regroup_refs(self, kind: str, values: Iterable[Any]) -> None:
+        """Recompute the associations of these referenced records."""
+        self.regroup[kind].update(
+            v for v in values if isinstance(v, int) and not isinstance(v, bool)
+        )
+
+
+class CDPSink(BatchSink):
+    """A sink writing one stream into the CDP."""
+
+    def __init__(
+        self, target: TargetCDP, stream_name: str, schema: dict, key_properties: Any
+    ) -> None:
+        super().__init__(target, stream_name, schema, key_properties)
+        self.target = target
+        self.run: Run = target.cdp_run()
+
+    # -- SDK hooks: keep the table version, reject instead of failing ---------------------
+
+    @property
+    def include_sdc_metadata_properties(self) -> bool:
+        """Always on, so that each RECORD's table ``version`` reaches the sink."""
+        return True
+
+    def _add_sdc_metadata_to_schema(self) -> None:
+        self.schema["properties"][VERSION] = {"type": ["null", "integer"]}
+
+    def _add_sdc_metadata_to_record(self, record: dict, message: dict, context: dict) -> None:  # noqa: ARG002
+        record[VERSION] = message.get("version")
+
+    def _validate_and_parse(self, record: dict) -> dict:
+        # Timestamps stay RFC 3339 strings (parsed where used); schema failures are rejections.
+        if self._validator is not None:
+            try:
+                self._validator.validate(record)
+            except InvalidRecord as exc:
+                record[REJECTION] = f"does not match the stream schema: {exc.error_message}"
+        return record
+
+    def _singer_validate_message(self, record: dict) -> None:
+        missing = [k for k in self.key_properties if k not in record]
+        if missing and REJECTION not in record:
+            record[REJECTION] = f"missing key properties {missing}"
+
+    def process_record(self, record: dict, context: dict) -> None:
+        """Buffer the record with its version and any rejection reason."""
+        version = record.pop(VERSION, None)
+        rejection = record.pop(REJECTION, None)
+        context.setdefault("records", []).append(Incoming(record, version, rejection))
+
+    def process_batch(self, context: dict) -> None:
+        """Write the batch in one transaction; count it only once committed."""
+        self.target.drain_dependencies(self)
+        counts: Counts = defaultdict(Counter)
+        with self.run.db.transaction(f"writing a batch of stream '{self.stream_name}'") as conn:
+            self.write(conn, context.get("records", []), counts)
+        self.run.add(counts)
+
+    def write(self, conn: sa.Connection, items: list[Incoming], counts: Counts) -> None:
+        """Write a batch (inside the transaction)."""
+        raise NotImplementedError
+
+    def reject(
+        self, conn: sa.Connection, rejected: list[tuple[Incoming, str]], counts: Counts
+    ) -> None:
+        """Store rejected records (each distinct raw record once)."""
+        rows: dict[str, dict] = {}
+        for item, reason in rejected:
+            raw = canonical(item.record)
+            key = hashlib.sha256(self.stream_name.encode() + b"\n" + dumps(raw)).hexdigest()
+            record_key = raw.get(self.key_properties[0]) if self.key_properties else None
+            rows[key] = {
+                "rejection_key": key,
+                "stream": self.stream_name,
+                "record_key": None if record_key is None else str(record_key),
+                "reason": reason,
+                "raw_record": raw,
+                "first_run_id": self.run.run_id,
+            }
+        bulk.upsert(conn, self.run.tables.rejected_records, list(rows.values()), update=False)
+        counts[self.stream_name]["rejected"] += len(rejected)
+
+
+class PipedriveObjectSink(CDPSink):
+    """A stream of Pipedrive objects keyed by ``id`` with an ``update_time``."""
+
+    kind: ClassVar[str]
+    #: Which record field holds each reference kept in ``pipedrive_records`` for associations.
+    references: ClassVar[dict[str, str]] = {}
+
+    def setup(self) -> None:
+        """Work out the attribute set (definition) of every activity type this SCHEMA yields."""
+        super().setup()
+        self.attribute_names = {
+            t: attribute_names(t, self.schema) for t in activity_types_of(self.kind)
+        }
+
+    def check(self, record: dict) -> str | None:
+        """Why the record breaks the rules (None when it does not)."""
+        pid = record.get("id")
+        if not isinstance(pid, int) or isinstance(pid, bool):
+            return f"id must be an integer, got {pid!r}"
+        for name in TIME_FIELDS:
+            try:
+                parse_time(record.get(name))
+            except (TypeError, ValueError):
+                return f"{name} is not an RFC 3339 timestamp: {record.get(name)!r}"
+        return None
+
+    @staticmethod
+    def check_number(record: dict, name: str) -> str | None:
+        """Reject numbers the CDP's numeric columns cannot hold."""
+        value = record.get(name)
+        if value is None or isinstance(value, bool):
+            return None
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return f"{name} is not a number: {value!r}"
+        if not math.isfinite(number) or abs(number) >= MAX_NUMERIC:
+            return f"{name} is out of range: {value!r}"
+        return None
+
+    def write(self, conn: sa.Connection, items: list[Incoming], counts: Counts) -> None:
+        """Compare the batch with the stored records and apply what changed."""
+        rejected: list[tuple[Incoming, str]] = []
+        latest: dict[int, tuple[Incoming, dict, dt.datetime | None]] = {}
+        for item in items:
+            reason = item.rejection or self.check(item.record)
+            if reason:
+                rejected.append((item, reason))
+                continue
+            pid = item.record["id"]
+            update_time = parse_time(item.record.get("update_time"))
+            previous = latest.get(pid)
+            if previous is not None:
+                counts[self.stream_name]["unchanged"] += 1  # an older copy in the same batch
+                if _older(update_time, previous[2]):
+                    continue
+            latest[pid] = (item, canonical(item.record), update_time)
+        self.reject(conn, rejected, counts)
+        stored = self.load_snapshots(conn, latest)
+        changes: list[Change] = []
+        versions: list[dict] = []
+        for pid, (item, new, update_time) in latest.items():
+            old = stored.get(pid)
+            if old is not None and (
+                _older(update_time, old["update_time"]) or new == old["record"]
+            ):
+                counts[self.stream_name]["unchanged" if new == old["record"] else "skipped"] += 1
+                if item.version is not None and item.version != old["table_version"]:
+                    versions.append(
+                        {
+                            "stream": self.stream_name,
+                            "pipedrive_id": pid,
+                            "table_version": item.version,
+                        }
+                    )
+                continue
+            deleted = is_deleted(self.kind, new)
+            was_deleted = old is not None and old["is_deleted"]
+            changes.append(
+                Change(
+                    pipedrive_id=pid,
+                    old=None if old is None else old["record"],
+                    new=new,
+                    raw=item.record,
+                    version=item.version
+                    if item.version is not None
+                    else (old or {}).get("table_version"),
+                    deleted=deleted,
+                    deleted_at=update_time if deleted and not was_deleted else None,
+                    update_time=update_time,
+                )
+            )
+        bulk.upsert(conn, self.run.tables.pipedrive_records, versions)
+        self.apply_changes(conn, changes, counts)
+
+    def apply_changes(self, conn: sa.Connection, changes: list[Change], counts: Counts) -> None:
+        """Apply changed records: CDP rows, snapshots, activities, associations."""
+        if not changes:
+            return
+        outcome = self.apply(conn, changes)
+        counts[self.stream_name].update(outcome.counts)
+        self.store_snapshots(conn, [c for c in changes if c.pipedrive_id in outcome.stored])
+        self.resolve(conn, outcome.activities)
+        for stream, n in self.run.activity_log.record(
+            conn, outcome.activities, self.attribute_names
+        ).items():
+            counts[stream]["activities"] += n
+        for kind, ids in sorted(outcome.regroup.items()):
+            counts[self.stream_name]["associations_cut"] += self.run.links.recompute(
+                conn, kind, ids
+            )
+
+    def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
+        """Write the CDP rows of changed records (kind-specific)."""
+        raise NotImplementedError
+
+    def load_snapshots(self, conn: sa.Connection, ids: Iterable[int]) -> dict[int, dict]:
+        """The stored record of each of these Pipedrive objects."""
+        r = self.run.tables.pipedrive_records
+        found: dict[int, dict] = {}
+        for chunk in bulk.chunks(sorted(ids)):
+            rows = conn.execute(
+                sa.select(
+                    r.c.pipedrive_id, r.c.update_time, r.c.table_version, r.c.is_deleted, r.c.record
+                ).where(r.c.stream == self.stream_name, r.c.pipedrive_id.in_(chunk))
+            ).mappings()
+            found.update({row["pipedrive_id"]: dict(row) for row in rows})
+        return found
+
+    def store_snapshots(self, conn: sa.Connection, changes: list[Change]) -> None:
+        """Remember the records just applied."""
+        refs = self.references
+        bulk.upsert(
+            conn,
+            self.run.tables.pipedrive_records,
+            [
+                {
+                    "stream": self.stream_name,
+                    "pipedrive_id": c.pipedrive_id,
+                    "update_time": c.update_time,
+                    "table_version": c.version,
+                    "is_deleted": c.deleted,
+                    "record": c.new,
+                    "person_ref": _ref(c.new, refs.get("person_ref")),
+                    "org_ref": _ref(c.new, refs.get("org_ref")),
+                    "deal_ref": _ref(c.new, refs.get("deal_ref")),
+                }
+                for c in changes
+            ],
+        )
+
+    def resolve(self, conn: sa.Connection, activities: list[Activity]) -> None:
+        """Fill in the CDP ids each activity concerns."""
+        links = self.run.links
+        people = links.cdp_ids(conn, "person", {a.person_ref for a in activities})
+        orgs = links.cdp_ids(conn, "organization", {a.org_ref for a in activities})
+        deals = links.cdp_ids(conn, "deal", {a.deal_ref for a in activities})
+        for activity in activities:
+            activity.person_id = people.get(activity.person_ref)
+            activity.organization_id = orgs.get(activity.org_ref)
+            activity.deal_id = deals.get(activity.deal_ref)
+
+    def activate_version(self, new_version: int) -> None:
+        """Mark deleted every object last seen with an older (or no) table version."""
+        r = self.run.tables.pipedrive_records
+        when = version_time(new_version)
+        retired = 0
+        while True:
+            counts: Counts = defaultdict(Counter)
+            with self.run.db.transaction(
+                f"retiring records of stream '{self.stream_name}'"
+            ) as conn:
+                rows = (
+                    conn.execute(
+                        sa.select(r.c.pipedrive_id, r.c.update_time, r.c.table_version, r.c.record)
+                        .where(
+                            r.c.stream == self.stream_name,
+                            r.c.is_deleted.is_(False),
+                            sa.or_(r.c.table_version.is_(None), r.c.table_version < new_version),
+                        )
+                        .order_by(r.c.pipedrive_id)
+                        .limit(RETIRE_CHUNK)
+                    )
+                    .mappings()
+                    .all()
+                )
+                self.apply_changes(conn, [self.tombstone(row, when) for row in rows], counts)
+            self.run.add(counts)
+            retired += len(rows)
+            if len(rows) < RETIRE_CHUNK:
+                break
+        self.logger.info(
+            "ACTIVATE_VERSION %s retired %d '%s' records", new_version, retired, self.stream_name
+        )
+
+    def tombstone(self, row: Any, when: dt.datetime | None) -> Change:
+        """The change that marks a stored object deleted upstream (at the version's time)."""
+        new = dict(row["record"])
+        new["is_deleted"] = True
+        if self.kind == "note":
+            new["active_flag"] = False
+        update_time = row["update_time"]
+        if when is not None and (update_time is None or when > update_time):
+            update_time = when
+            new["update_time"] = time_text(when)
+        return Change(
+            pipedrive_id=row["pipedrive_id"],
+            old=row["record"],
+            new=new,
+            raw=new,
+            version=row["table_version"],
+            deleted=True,
+            deleted_at=update_time,
+            update_time=update_time,
+        )
+
+
+def _older(a: dt.datetime | None, b: dt.datetime | None) -> bool:
+    return a is not None and b is not None and a < b
+
+
+def _ref(record: dict, name: str | None) -> int | None:
+    value = record.get(name) if name else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

@@ -1,0 +1,106 @@
+"""Pipedrive deals into ``deals``."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from target_cdp import bulk
+from target_cdp.activities import deal_activities
+from target_cdp.records import cdp_id, parse_time
+from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+
+TIME_COLUMNS = (
+    "add_time",
+    "update_time",
+    "stage_change_time",
+    "won_time",
+    "lost_time",
+    "close_time",
+)
+COLUMN_FIELDS = frozenset(
+    {
+        "id",
+        "person_id",
+        "org_id",
+        "title",
+        "status",
+        "value",
+        "currency",
+        "pipeline_id",
+        "stage_id",
+        "is_deleted",
+        "is_archived",
+        *TIME_COLUMNS,
+    }
+)
+
+
+class DealsSink(PipedriveObjectSink):
+    """The ``deals`` stream."""
+
+    kind = "deal"
+    references = {"person_ref": "person_id", "org_ref": "org_id"}  # noqa: RUF012
+
+    def check(self, record: dict) -> str | None:
+        """Also reject deal values the numeric column cannot hold."""
+        return super().check(record) or self.check_number(record, "value")
+
+    def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
+        """Upsert one row per deal, with its person and organization resolved when known."""
+        out = Outcome()
+        t, links = self.run.tables, self.run.links
+        known = links.cdp_ids(conn, "deal", [c.pipedrive_id for c in changes])
+        people = links.cdp_ids(conn, "person", {c.new.get("person_id") for c in changes})
+        orgs = links.cdp_ids(conn, "organization", {c.new.get("org_id") for c in changes})
+        rows, created = [], []
+        for change in changes:
+            pid, new, old = change.pipedrive_id, change.new, change.old or {}
+            status = new.get("status")
+            if status == "deleted":  # a deleted deal keeps its last real status
+                status = old.get("status") if old.get("status") != "deleted" else None
+            row = {
+                "deal_id": known.get(pid) or cdp_id("deal", pid),
+                "pipedrive_deal_id": pid,
+                "person_id": people.get(new.get("person_id")),
+                "organization_id": orgs.get(new.get("org_id")),
+                "pipedrive_person_id": new.get("person_id"),
+                "pipedrive_org_id": new.get("org_id"),
+                "title": new.get("title"),
+                "status": status,
+                "value": change.raw.get("value"),
+                "currency": new.get("currency"),
+                "pipeline_id": new.get("pipeline_id"),
+                "stage_id": new.get("stage_id"),
+                **{name: parse_time(new.get(name)) for name in TIME_COLUMNS},
+                "is_deleted": change.deleted,
+                "deleted_at": None,
+                "is_archived": new.get("is_archived"),
+                "attributes": {k: v for k, v in new.items() if k not in COLUMN_FIELDS},
+            }
+            if change.deleted:
+                row["deleted_at"] = change.deleted_at or self._deleted_at(conn, row["deal_id"])
+            rows.append(row)
+            if pid in known:
+                out.counts["updated"] += 1
+            else:
+                created.append(pid)
+                out.counts["inserted"] += 1
+            out.counts["deleted"] += change.deleted
+            out.stored.add(pid)
+            out.activities += deal_activities(
+                change.old, new, deleted=change.deleted, deleted_at=change.deleted_at
+            )
+            for kind, field in (("person", "person_id"), ("organization", "org_id")):
+                for ref in (old.get(field), new.get(field)):
+                    if isinstance(ref, int):
+                        out.regroup[kind].add(ref)
+        bulk.upsert(conn, t.deals, rows)
+        links.backfill_deal(conn, created)
+        out.regroup["deal"].update(created)
+        return out
+
+    def _deleted_at(self, conn: sa.Connection, deal_id: str) -> object:
+        deals = self.run.tables.deals
+        return conn.execute(
+            sa.select(deals.c.deleted_at).where(deals.c.deal_id == deal_id)
+        ).scalar()

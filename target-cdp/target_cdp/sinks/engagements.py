@@ -1,0 +1,48 @@
+"""Pipedrive notes and activities: no table of their own, only activities and associations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import sqlalchemy as sa
+
+from target_cdp.activities import Activity, note_activities, pipedrive_activity_activities
+from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+
+REFERENCES = {"person_ref": "person_id", "org_ref": "org_id", "deal_ref": "deal_id"}
+KIND_OF_REF = {"person_ref": "person", "org_ref": "organization", "deal_ref": "deal"}
+
+
+class EngagementSink(PipedriveObjectSink):
+    """A stream whose records become activities and associations of people, orgs and deals."""
+
+    references = REFERENCES
+    derive: Callable[..., list[Activity]]
+
+    def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:  # noqa: ARG002
+        """Derive activities; the linked records' associations are recomputed."""
+        out = Outcome()
+        for change in changes:
+            out.counts["updated" if change.old is not None else "inserted"] += 1
+            out.counts["deleted"] += change.deleted
+            out.stored.add(change.pipedrive_id)
+            out.activities += type(self).derive(change.old, change.new, deleted=change.deleted)
+            for ref_name, field in REFERENCES.items():
+                for ref in ((change.old or {}).get(field), change.new.get(field)):
+                    if isinstance(ref, int):
+                        out.regroup[KIND_OF_REF[ref_name]].add(ref)
+        return out
+
+
+class NotesSink(EngagementSink):
+    """The ``notes`` stream."""
+
+    kind = "note"
+    derive = staticmethod(note_activities)
+
+
+class ActivitiesSink(EngagementSink):
+    """The ``activities`` stream (Pipedrive calls, meetings, tasks...)."""
+
+    kind = "activity"
+    derive = staticmethod(pipedrive_activity_activities)

@@ -1,0 +1,142 @@
+"""Pipedrive catalogs (users, pipelines, stages, activity types, field definitions)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, ClassVar
+
+import sqlalchemy as sa
+
+from target_cdp import bulk
+from target_cdp.records import canonical
+from target_cdp.sinks.base import CDPSink, Incoming
+
+
+class ReferenceSink(CDPSink):
+    """A small catalog stream upserted into its own table, compared row by row."""
+
+    table_name: ClassVar[str]
+    #: Record fields with a column of their own (the rest goes to ``attributes``).
+    columns: ClassVar[tuple[str, ...]] = ("id", "name")
+    key_field: ClassVar[str] = "id"
+
+    @property
+    def table(self) -> sa.Table:
+        """The catalog table."""
+        return getattr(self.run.tables, self.table_name)
+
+    def scope(self) -> dict[str, Any]:
+        """Fixed key columns of this stream's rows."""
+        return {}
+
+    def check(self, record: dict) -> str | None:
+        """Why the record breaks the rules (None when it does not)."""
+        key = record.get(self.key_field)
+        valid = (
+            isinstance(key, str) and key if self.key_field == "field_code" else isinstance(key, int)
+        )
+        return (
+            None if valid and not isinstance(key, bool) else f"{self.key_field} is invalid: {key!r}"
+        )
+
+    def row(self, record: dict, version: int | None) -> dict[str, Any]:
+        """The table row of a record."""
+        return {
+            **self.scope(),
+            **{name: record.get(name) for name in self.columns},
+            "attributes": {k: v for k, v in record.items() if k not in self.columns},
+            "is_deleted": record.get("is_deleted") is True or record.get("active_flag") is False,
+            "table_version": version,
+        }
+
+    def write(
+        self, conn: sa.Connection, items: list[Incoming], counts: dict[str, Counter[str]]
+    ) -> None:
+        """Upsert the rows that differ from what is stored."""
+        rejected, latest = [], {}
+        for item in items:
+            reason = item.rejection or self.check(item.record)
+            if reason:
+                rejected.append((item, reason))
+            else:
+                latest[item.record[self.key_field]] = self.row(canonical(item.record), item.version)
+        self.reject(conn, rejected, counts)
+        key_columns = list(self.table.primary_key.columns)
+        stored: dict[Any, dict] = {}
+        for chunk in bulk.chunks(sorted(latest)):
+            where = [
+                key_columns[-1].in_(chunk),
+                *(self.table.c[k] == v for k, v in self.scope().items()),
+            ]
+            for row in conn.execute(sa.select(self.table).where(*where)).mappings():
+                stored[row[key_columns[-1].name]] = dict(row)
+        changed = []
+        for key, row in latest.items():
+            old = stored.get(key)
+            if row["table_version"] is None and old is not None:
+                row["table_version"] = old["table_version"]
+            if old == row:
+                counts[self.stream_name]["unchanged"] += 1
+                continue
+            counts[self.stream_name]["inserted" if old is None else "updated"] += 1
+            changed.append(row)
+        bulk.upsert(conn, self.table, changed)
+
+    def activate_version(self, new_version: int) -> None:
+        """Mark deleted the rows not seen in the pass that ended with this version."""
+        t = self.table
+        with self.run.db.transaction(f"retiring records of stream '{self.stream_name}'") as conn:
+            conn.execute(
+                sa.update(t)
+                .where(
+                    t.c.is_deleted.is_(False),
+                    sa.or_(t.c.table_version.is_(None), t.c.table_version < new_version),
+                    *(t.c[k] == v for k, v in self.scope().items()),
+                )
+                .values(is_deleted=True)
+            )
+
+
+class UsersSink(ReferenceSink):
+    """The ``users`` stream."""
+
+    table_name = "users"
+
+
+class PipelinesSink(ReferenceSink):
+    """The ``pipelines`` stream."""
+
+    table_name = "pipelines"
+
+
+class StagesSink(ReferenceSink):
+    """The ``stages`` stream."""
+
+    table_name = "stages"
+    columns = ("id", "name", "pipeline_id", "order_nr")
+
+
+class ActivityTypesSink(ReferenceSink):
+    """The ``activity_types`` stream."""
+
+    table_name = "activity_types"
+    columns = ("id", "name", "key_string")
+
+
+class FieldsSink(ReferenceSink):
+    """``person_fields``, ``deal_fields``, ...: field definitions into ``pipedrive_fields``."""
+
+    table_name = "pipedrive_fields"
+    columns = (
+        "field_code",
+        "readable_name",
+        "field_name",
+        "field_type",
+        "is_custom_field",
+        "options",
+    )
+    key_field = "field_code"
+
+    def scope(self) -> dict[str, Any]:
+        """Rows of ``person_fields`` have ``object = 'person'``."""
+        return {"object": self.stream_name.removesuffix("_fields")}

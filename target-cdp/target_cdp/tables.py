@@ -1,0 +1,317 @@
+"""The CDP schema (docs/cdp-schema.md) as SQLAlchemy Core tables, and its migration.
+
+Tables are defined here, never reflected in the hot path. ``migrate`` creates what is missing
+and adds missing columns to tables that exist (it never drops or alters anything).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+logger = logging.getLogger(__name__)
+
+JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
+TIMESTAMP = sa.DateTime(timezone=True)
+NUMERIC = sa.Numeric(38, 6)
+
+
+def _key(name: str, type_: sa.types.TypeEngine) -> sa.Column:
+    # autoincrement=False: duckdb-engine would otherwise render SERIAL, which DuckDB rejects.
+    return sa.Column(name, type_, primary_key=True, autoincrement=False)
+
+
+def _col(name: str, type_: sa.types.TypeEngine, **kwargs: object) -> sa.Column:
+    return sa.Column(name, type_, **kwargs)
+
+
+def _pg_index(name: str, *columns: sa.Column | str) -> sa.Index:
+    # Lookup indexes help PostgreSQL; DuckDB scans columnar data faster than it maintains ART
+    # indexes on every write, so they are created on PostgreSQL only.
+    return sa.Index(name, *columns).ddl_if(dialect="postgresql")
+
+
+@dataclass(frozen=True)
+class CDPTables:
+    """Every table of the CDP schema, bound to one database schema."""
+
+    metadata: sa.MetaData
+    people: sa.Table
+    organizations: sa.Table
+    deals: sa.Table
+    activities: sa.Table
+    activity_definitions: sa.Table
+    activity_summary: sa.Table
+    associations: sa.Table
+    pipelines: sa.Table
+    stages: sa.Table
+    users: sa.Table
+    activity_types: sa.Table
+    pipedrive_fields: sa.Table
+    identity_conflicts: sa.Table
+    permission_decisions: sa.Table
+    rejected_records: sa.Table
+    pipedrive_records: sa.Table
+    sync_runs: sa.Table
+
+
+def _reference(md: sa.MetaData, name: str, *extra: sa.Column) -> sa.Table:
+    return sa.Table(
+        name,
+        md,
+        _key("id", sa.BigInteger),
+        _col("name", sa.Text),
+        *extra,
+        _col("attributes", JSON),
+        _col("is_deleted", sa.Boolean, nullable=False, server_default=sa.false()),
+        _col("table_version", sa.BigInteger),
+    )
+
+
+def build_tables(schema: str) -> CDPTables:
+    """Define the CDP tables in ``schema``."""
+    md = sa.MetaData(schema=schema)
+    T, B, I, X = sa.Text, sa.BigInteger, sa.Integer, sa.Boolean  # noqa: N806, E741
+    people = sa.Table(
+        "people",
+        md,
+        _key("person_id", T),
+        _col("email", T),
+        _col("first_name", T),
+        _col("last_name", T),
+        _col("phone", T),
+        _col("organization_id", T),
+        _col("email_permission", X),
+        _col("sms_permission", X),
+        _col("pipedrive_person_id", B, unique=True),
+        _col("pipedrive_org_id", B),
+        _col("attributes", JSON),
+        _col("source", T),
+        _col("created_at", TIMESTAMP),
+        _col("updated_at", TIMESTAMP),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("deleted_at", TIMESTAMP),
+        _col("pipedrive_deleted_at", TIMESTAMP),
+    )
+    _pg_index("ix_people_email", people.c.email)
+    _pg_index("ix_people_pipedrive_org_id", people.c.pipedrive_org_id)
+    organizations = sa.Table(
+        "organizations",
+        md,
+        _key("organization_id", T),
+        _col("name", T),
+        _col("pipedrive_org_id", B, unique=True),
+        _col("attributes", JSON),
+        _col("source", T),
+        _col("created_at", TIMESTAMP),
+        _col("updated_at", TIMESTAMP),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("deleted_at", TIMESTAMP),
+    )
+    deals = sa.Table(
+        "deals",
+        md,
+        _key("deal_id", T),
+        _col("pipedrive_deal_id", B, unique=True),
+        _col("person_id", T),
+        _col("organization_id", T),
+        _col("pipedrive_person_id", B),
+        _col("pipedrive_org_id", B),
+        _col("title", T),
+        _col("status", T),
+        _col("value", NUMERIC),
+        _col("currency", T),
+        _col("pipeline_id", B),
+        _col("stage_id", B),
+        _col("add_time", TIMESTAMP),
+        _col("update_time", TIMESTAMP),
+        _col("stage_change_time", TIMESTAMP),
+        _col("won_time", TIMESTAMP),
+        _col("lost_time", TIMESTAMP),
+        _col("close_time", TIMESTAMP),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("deleted_at", TIMESTAMP),
+        _col("is_archived", X),
+        _col("attributes", JSON),
+    )
+    _pg_index("ix_deals_pipedrive_person_id", deals.c.pipedrive_person_id)
+    _pg_index("ix_deals_pipedrive_org_id", deals.c.pipedrive_org_id)
+    activities = sa.Table(
+        "activities",
+        md,
+        _key("activity_key", T),
+        _col("activity_type", T, nullable=False),
+        _col("person_id", T),
+        _col("organization_id", T),
+        _col("deal_id", T),
+        _col("occurred_at", TIMESTAMP, nullable=False),
+        _col("attributes", JSON),
+        _col("definition_version", I),
+        _col("source", T),
+        _col("source_record", T),
+        # Added to the contract: the Pipedrive references, to resolve the CDP ids of records
+        # that arrive after the activity (see README "Reference resolution").
+        _col("pipedrive_person_id", B),
+        _col("pipedrive_org_id", B),
+        _col("pipedrive_deal_id", B),
+    )
+    _pg_index("ix_activities_occurred_at", activities.c.occurred_at)
+    _pg_index("ix_activities_pipedrive_person_id", activities.c.pipedrive_person_id)
+    activity_definitions = sa.Table(
+        "activity_definitions",
+        md,
+        _key("activity_type", T),
+        _key("definition_version", I),
+        _col("attribute_names", JSON),
+        _col("first_seen_at", TIMESTAMP),
+    )
+    activity_summary = sa.Table(
+        "activity_summary",
+        md,
+        _key("person_id", T),
+        _key("activity_type", T),
+        _col("first_at", TIMESTAMP),
+        _col("last_at", TIMESTAMP),
+        _col("count", B, nullable=False),
+    )
+    associations = sa.Table(
+        "associations",
+        md,
+        _key("from_kind", T),
+        _key("from_id", T),
+        _key("to_kind", T),
+        _key("to_id", T),
+        _col("associated_at", TIMESTAMP),
+    )
+    pipelines = _reference(md, "pipelines")
+    stages = _reference(md, "stages", _col("pipeline_id", B), _col("order_nr", B))
+    users = _reference(md, "users")
+    activity_types = _reference(md, "activity_types", _col("key_string", T))
+    pipedrive_fields = sa.Table(
+        "pipedrive_fields",
+        md,
+        _key("object", T),
+        _key("field_code", T),
+        _col("readable_name", T),
+        _col("field_name", T),
+        _col("field_type", T),
+        _col("is_custom_field", X),
+        _col("options", JSON),
+        _col("attributes", JSON),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("table_version", B),
+    )
+    identity_conflicts = sa.Table(
+        "identity_conflicts",
+        md,
+        _key("conflict_key", T),
+        _col("pipedrive_person_id", B),
+        _col("email", T),
+        _col("conflicting_person_id", T),
+        _col("conflicting_pipedrive_person_id", B),
+        _col("resolution", T),
+        _col("detected_at", TIMESTAMP),
+    )
+    permission_decisions = sa.Table(
+        "permission_decisions",
+        md,
+        _key("decision_key", T),
+        _col("person_id", T),
+        _col("pipedrive_person_id", B),
+        _col("channel", T),
+        _col("value", X),
+        _col("rule", T),
+        _col("source_value", T),
+        _col("decided_at", TIMESTAMP),
+    )
+    rejected_records = sa.Table(
+        "rejected_records",
+        md,
+        _key("rejection_key", T),
+        _col("stream", T),
+        _col("record_key", T),
+        _col("reason", T),
+        _col("raw_record", JSON),
+        _col("first_run_id", T),
+    )
+    pipedrive_records = sa.Table(
+        "pipedrive_records",
+        md,
+        _key("stream", T),
+        _key("pipedrive_id", B),
+        _col("update_time", TIMESTAMP),
+        _col("table_version", B),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("record", JSON),
+        # Added to the contract: the record's Pipedrive references, from which associations
+        # are recomputed whatever the order records arrive in.
+        _col("person_ref", B),
+        _col("org_ref", B),
+        _col("deal_ref", B),
+    )
+    for ref in ("person_ref", "org_ref", "deal_ref"):
+        _pg_index(f"ix_pipedrive_records_{ref}", pipedrive_records.c.stream, ref)
+    sync_runs = sa.Table(
+        "sync_runs",
+        md,
+        _key("run_id", T),
+        _col("started_at", TIMESTAMP),
+        _col("finished_at", TIMESTAMP),
+        _col("status", T),
+        _col("counts", JSON),
+        _col("error", T),
+    )
+    return CDPTables(
+        metadata=md,
+        people=people,
+        organizations=organizations,
+        deals=deals,
+        activities=activities,
+        activity_definitions=activity_definitions,
+        activity_summary=activity_summary,
+        associations=associations,
+        pipelines=pipelines,
+        stages=stages,
+        users=users,
+        activity_types=activity_types,
+        pipedrive_fields=pipedrive_fields,
+        identity_conflicts=identity_conflicts,
+        permission_decisions=permission_decisions,
+        rejected_records=rejected_records,
+        pipedrive_records=pipedrive_records,
+        sync_runs=sync_runs,
+    )
+
+
+def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
+    """Create the schema and missing tables, add missing columns; return what was added."""
+    schema = tables.metadata.schema
+    added: list[str] = []
+    with engine.begin() as conn:
+        conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
+        inspector = sa.inspect(conn)
+        existing = set(inspector.get_table_names(schema=schema))
+        for table in tables.metadata.sorted_tables:
+            if table.name not in existing:
+                continue
+            present = {c["name"] for c in inspector.get_columns(table.name, schema=schema)}
+            for column in table.columns:
+                if column.name in present:
+                    continue
+                ddl = column.type.compile(dialect=conn.dialect)
+                default = ""
+                if column.server_default is not None:
+                    default = " DEFAULT false"
+                preparer = conn.dialect.identifier_preparer
+                conn.exec_driver_sql(
+                    f"ALTER TABLE {preparer.format_table(table)} "
+                    f"ADD COLUMN {preparer.quote(column.name)} {ddl}{default}"
+                )
+                added.append(f"{table.name}.{column.name}")
+        tables.metadata.create_all(conn, checkfirst=True)
+    for column in added:
+        logger.info("Migrated the CDP schema: added column %s", column)
+    return added

@@ -1,0 +1,102 @@
+"""target-cdp: a Singer target merging Pipedrive streams into a CDP schema."""
+
+from __future__ import annotations
+
+import typing as t
+
+from singer_sdk import Target
+from singer_sdk.helpers.capabilities import (
+    ACTIVATE_VERSION_CONFIG,
+    TARGET_BATCH_SIZE_ROWS_CONFIG,
+    TARGET_VALIDATE_RECORDS_CONFIG,
+    PluginCapabilities,
+    TargetCapabilities,
+)
+from singer_sdk.plugin_base import PluginBase
+
+from target_cdp.run import Run
+from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
+from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
+
+if t.TYPE_CHECKING:
+    from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.sinks import Sink
+
+RANK = {name: rank for rank, name in enumerate(SINKS)}
+
+
+class TargetCDP(Target):
+    """Merges Pipedrive persons, organizations, deals, notes and activities into a CDP."""
+
+    name = "target-cdp"
+    config_jsonschema: t.ClassVar[dict] = CONFIG_JSONSCHEMA
+    # No FLATTENING (nested custom fields are part of the model) and no record metadata
+    # (the CDP's columns are its contract); ACTIVATE_VERSION retires deleted records.
+    capabilities: t.ClassVar[list[CapabilitiesEnum]] = [
+        PluginCapabilities.ABOUT,
+        PluginCapabilities.STREAM_MAPS,
+        PluginCapabilities.STRUCTURED_LOGGING,
+        PluginCapabilities.ACTIVATE_VERSION,
+        TargetCapabilities.VALIDATE_RECORDS,
+    ]
+
+    def __init__(self, **kwargs: t.Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = Settings.from_config(dict(self.config))
+        # One writer: sinks drain one after another, in dependency order, on one engine.
+        self.max_parallelism = 1
+        self._run: Run | None = None
+
+    @classmethod
+    def append_builtin_config(cls, config_jsonschema: dict) -> None:
+        """Add only the SDK settings that mean something for this target."""
+        for builtin in (
+            TARGET_BATCH_SIZE_ROWS_CONFIG,
+            TARGET_VALIDATE_RECORDS_CONFIG,
+            ACTIVATE_VERSION_CONFIG,
+        ):
+            for key, value in builtin["properties"].items():
+                config_jsonschema["properties"].setdefault(key, value)
+        PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
+
+    def cdp_run(self) -> Run:
+        """The current run (started, and the schema migrated, by the first stream)."""
+        if self._run is None:
+            self._run = Run(self.settings)
+        return self._run
+
+    def get_sink_class(self, stream_name: str) -> type[Sink]:
+        """The sink of a known stream; unknown streams are rejected, not fatal."""
+        return SINKS.get(stream_name, UnknownStreamSink)
+
+    def drain_dependencies(self, sink: CDPSink) -> None:
+        """Write pending batches of the streams ``sink`` refers to before its own batch."""
+        rank = RANK.get(sink.stream_name, len(RANK))
+        pending = [*self._sinks_to_clear, *self._sinks_active.values()]
+        for other in sorted(pending, key=lambda s: RANK.get(s.stream_name, len(RANK))):
+            if other is not sink and RANK.get(other.stream_name, len(RANK)) < rank:
+                self.drain_one(other)
+
+    def _process_activate_version_message(self, message_dict: dict) -> None:
+        # The version's records may still be buffered: write them before retiring the rest.
+        for stream_map in self.mapper.stream_maps.get(message_dict["stream"], []):
+            self.drain_one(self.get_sink(stream_map.stream_alias))
+        super()._process_activate_version_message(message_dict)
+
+    def listen(self, file_input: t.IO[str] | None = None) -> None:
+        """Process the input; record a failed run and fail with one clear line on error."""
+        try:
+            super().listen(file_input)
+        except Exception as exc:
+            if self._run is not None:
+                self.logger.error("target-cdp failed: %s", exc)
+                self._run.fail(exc)
+            raise
+
+    def process_endofpipe(self) -> None:
+        """Drain everything (emitting state), purge, record and summarise the run."""
+        super().process_endofpipe()
+        if self._run is not None:
+            self._run.finish()
+            self._run.db.dispose()
+            self._run = None

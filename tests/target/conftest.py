@@ -1,0 +1,74 @@
+"""Fixtures for target-cdp tests: a fresh CDP (DuckDB file or PostgreSQL schema) per test."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from tests.target.messages import run_target
+
+
+class CDP:
+    """A CDP database under test: run the target into it and read its tables back."""
+
+    def __init__(self, url: str, schema: str) -> None:
+        self.url = url
+        self.schema = schema
+
+    def config(self, **settings: Any) -> dict:
+        """Target config pointing at this CDP."""
+        return {"database_url": self.url, "schema": self.schema, **settings}
+
+    def run(self, messages: list[dict], **settings: Any) -> list[dict]:
+        """Run the target on ``messages``; return the emitted STATE values."""
+        return run_target(self.config(**settings), messages)
+
+    def query(self, sql: str, **params: Any) -> list[dict]:
+        """Rows of a SQL query (``{s}`` stands for the schema)."""
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.connect() as conn:
+                return [
+                    dict(r)
+                    for r in conn.execute(sa.text(sql.format(s=self.schema)), params).mappings()
+                ]
+        finally:
+            engine.dispose()
+
+    def rows(self, table: str, order_by: str = "1", where: str = "true") -> list[dict]:
+        """All rows of a CDP table."""
+        return self.query(f"select * from {{s}}.{table} where {where} order by {order_by}")
+
+    def execute(self, sql: str) -> None:
+        """Run a statement (``{s}`` stands for the schema)."""
+        engine = sa.create_engine(self.url)
+        try:
+            with engine.begin() as conn:
+                conn.execute(sa.text(sql.format(s=self.schema)))
+        finally:
+            engine.dispose()
+
+
+@pytest.fixture(params=["duckdb", "postgresql"])
+def cdp(request: pytest.FixtureRequest, tmp_path: Path) -> CDP:
+    """A fresh, empty CDP on DuckDB and on PostgreSQL."""
+    if request.param == "duckdb":
+        return CDP(f"duckdb:///{tmp_path / 'cdp.duckdb'}", "cdp")
+    return CDP(request.getfixturevalue("pg_sqlalchemy_url"), f"cdp_{uuid.uuid4().hex[:10]}")
+
+
+@pytest.fixture
+def duck(tmp_path: Path) -> CDP:
+    """A fresh CDP on DuckDB only (for behaviour that does not depend on the database)."""
+    return CDP(f"duckdb:///{tmp_path / 'cdp.duckdb'}", "cdp")
+
+
+@pytest.fixture
+def make_pg_cdp(pg_sqlalchemy_url: str) -> Iterator[Callable[[], CDP]]:
+    """Factory of fresh PostgreSQL CDP schemas."""
+    return lambda: CDP(pg_sqlalchemy_url, f"cdp_{uuid.uuid4().hex[:10]}")
