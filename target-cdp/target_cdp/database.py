@@ -34,7 +34,19 @@ class Database:
             connect_args["config"] = {"memory_limit": settings.duckdb_memory_limit}
         # hide_parameters: errors must not echo record data (or anything secret) into logs.
         self.engine = sa.create_engine(self.url, hide_parameters=True, connect_args=connect_args)
-        self.tables: CDPTables = build_tables(settings.schema)
+        self.tables: CDPTables = build_tables(self._qualified(settings.schema))
+
+    def _qualified(self, schema: str) -> str:
+        """The schema as SQLAlchemy must name it.
+
+        A DuckDB file is a catalog named after the file: with ``cdp.duckdb`` and schema ``cdp``,
+        ``cdp.people`` would be ambiguous, so DuckDB schemas are qualified with their catalog.
+        """
+        if self.url.get_backend_name() != "duckdb":
+            return schema
+        with self.errors("opening the database"), self.engine.connect() as conn:
+            catalog = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+        return f"{catalog}.{schema}"
 
     def migrate(self) -> None:
         """Create or migrate the CDP schema."""

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from tests.target.messages import run_target
+from target_cdp.database import Database
+from target_cdp.settings import Settings
+from target_messages import run_target
 
 
 class CDP:
@@ -27,6 +29,19 @@ class CDP:
     def run(self, messages: list[dict], **settings: Any) -> list[dict]:
         """Run the target on ``messages``; return the emitted STATE values."""
         return run_target(self.config(**settings), messages)
+
+    def migrate(self, **settings: Any) -> None:
+        """Create the CDP schema without loading anything (to seed rows of other sources)."""
+        database = Database(Settings.from_config(self.config(**settings)))
+        database.migrate()
+        database.dispose()
+
+    def insert(self, table: str, *rows: dict) -> None:
+        """Insert rows as another source would (JSON columns given as dicts)."""
+        database = Database(Settings.from_config(self.config()))
+        with database.engine.begin() as conn:
+            conn.execute(getattr(database.tables, table).insert(), list(rows))
+        database.dispose()
 
     def query(self, sql: str, **params: Any) -> list[dict]:
         """Rows of a SQL query (``{s}`` stands for the schema)."""
@@ -58,14 +73,14 @@ class CDP:
 def cdp(request: pytest.FixtureRequest, tmp_path: Path) -> CDP:
     """A fresh, empty CDP on DuckDB and on PostgreSQL."""
     if request.param == "duckdb":
-        return CDP(f"duckdb:///{tmp_path / 'cdp.duckdb'}", "cdp")
+        return CDP(f"duckdb:///{tmp_path / 'warehouse.duckdb'}", "cdp")
     return CDP(request.getfixturevalue("pg_sqlalchemy_url"), f"cdp_{uuid.uuid4().hex[:10]}")
 
 
 @pytest.fixture
 def duck(tmp_path: Path) -> CDP:
     """A fresh CDP on DuckDB only (for behaviour that does not depend on the database)."""
-    return CDP(f"duckdb:///{tmp_path / 'cdp.duckdb'}", "cdp")
+    return CDP(f"duckdb:///{tmp_path / 'warehouse.duckdb'}", "cdp")
 
 
 @pytest.fixture

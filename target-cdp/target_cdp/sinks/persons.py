@@ -109,7 +109,12 @@ class PersonsSink(PipedriveObjectSink):
                     )
             if occasion in ("created", "linked"):
                 newly_linked[pid] = row["person_id"]
-                by_email.setdefault(row["email"], []).append(row)
+                for index_email in {proposal.get("email"), row["email"]} - {None}:
+                    same = by_email.get(index_email, [])
+                    by_email[index_email] = [
+                        *(r for r in same if r["person_id"] != row["person_id"]),
+                        row,
+                    ]
             written[row["person_id"]] = row
             out.stored.add(pid)
             out.activities += person_activities(change.old, new, deleted=change.deleted)
