@@ -1,0 +1,187 @@
+"""The sandbox application: one request in, one reply out, independent of the HTTP server.
+
+Order of work for an API request: route -> faults -> auth -> rate limit -> handler -> body
+faults -> stats. The control API (``/_sandbox/...``) and ``/oauth/token`` bypass all of it.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from email.message import Message
+from http import HTTPStatus
+
+import orjson
+
+from pipedrive_sandbox import api_v1, api_v2, control
+from pipedrive_sandbox.auth import identify
+from pipedrive_sandbox.clock import SandboxClock, default_anchor
+from pipedrive_sandbox.config import SandboxConfig
+from pipedrive_sandbox.errors import UNAUTHORIZED_BODY, ApiError, error_body
+from pipedrive_sandbox.faults import FaultInjector
+from pipedrive_sandbox.oauth import OAuthServer
+from pipedrive_sandbox.ratelimit import RateLimiter
+from pipedrive_sandbox.routing import Request, Response, Router
+from pipedrive_sandbox.stats import Stats
+from pipedrive_sandbox.store import Store
+
+CLOUDFLARE_403 = (
+    b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
+    b"<body><h1>Sorry, you have been blocked</h1><p>This error is produced by Cloudflare."
+    b"</p></body></html>"
+)
+
+
+@dataclass
+class Reply:
+    """What the HTTP layer sends: status, headers, body; or nothing at all (``drop``)."""
+
+    status: int
+    body: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json"
+    drop: bool = False
+    delay: float = 0.0
+
+
+def build_router() -> Router:
+    """Every served operation, by spec path template."""
+    router = Router()
+    for template in api_v2.LISTS:
+        router.add("v2", "GET", template, api_v2.list_entities)
+    for template in ("/persons/{id}", "/organizations/{id}", "/deals/{id}", "/activities/{id}"):
+        router.add("v2", "GET", template, api_v2.get_entity)
+    for template in ("/personFields", "/organizationFields", "/dealFields", "/activityFields"):
+        router.add("v2", "GET", template, api_v2.list_fields)
+    router.add("v2", "GET", "/pipelines", api_v2.list_pipelines)
+    router.add("v2", "GET", "/stages", api_v2.list_stages)
+    router.add("v1", "GET", "/notes", api_v1.list_notes)
+    router.add("v1", "GET", "/notes/{id}", api_v1.get_note)
+    router.add("v1", "GET", "/noteFields", api_v1.list_note_fields)
+    router.add("v1", "GET", "/users", api_v1.list_users)
+    router.add("v1", "GET", "/users/me", api_v1.current_user)
+    router.add("v1", "GET", "/activityTypes", api_v1.list_activity_types)
+    return router
+
+
+def _json(status: int, body: object, headers: dict[str, str] | None = None) -> Reply:
+    return Reply(status, orjson.dumps(body), headers or {})
+
+
+class Sandbox:
+    """State and behaviour of one running sandbox."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        started = time.perf_counter()
+        self.config = config
+        anchor = config.anchor if config.anchor is not None else default_anchor()
+        self.anchor = anchor
+        start = anchor if config.anchor is not None else max(anchor, int(time.time()))
+        self.clock = SandboxClock(start, frozen=config.frozen_clock)
+        self.store = Store(config.seed, config.scale, anchor, self.clock)
+        self.router = build_router()
+        self.stats = Stats()
+        self.limiter = RateLimiter(
+            self.clock,
+            burst_limit=config.burst_limit,
+            window=config.burst_window,
+            daily_budget=config.daily_budget,
+        )
+        self.faults = FaultInjector(config.faults, config.fault_seed)
+        self.oauth = OAuthServer(config, self.clock)
+        self.base_url = f"http://{config.host}:{config.port}"
+        self.startup_seconds = time.perf_counter() - started
+
+    def handle(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Message, body: bytes
+    ) -> Reply:
+        """Answer one HTTP request."""
+        if path.startswith(control.PREFIX):
+            response = control.handle(self, method, path, query, body)
+            return _json(response.status, response.body)
+        if path == "/oauth/token" and method == "POST":
+            response = self.oauth.token(headers.get("authorization"), body, self.base_url)
+            return _json(response.status, response.body)
+        return self._api(method, path, query, headers, body)
+
+    def _api(
+        self, method: str, path: str, query: dict[str, list[str]], headers: Message, body: bytes
+    ) -> Reply:
+        matched = self.router.match(method, path)
+        if not matched:
+            status, message = (
+                (405, "Method not allowed") if matched is False else (404, "Unknown method .")
+            )
+            self.stats.record(f"{method} (unmatched)", status, 0)
+            return _json(status, error_body(message))
+        route, params = matched
+        delay, reply, body_faults = self._faults_before(path)
+        if reply is not None:
+            self.stats.record(route.operation, reply.status, 0)
+            reply.delay = delay
+            return reply
+        identity = identify(headers, query, self.config, self.oauth)
+        if identity is None:
+            self.stats.record(route.operation, 401, 0)
+            return _json(401, UNAUTHORIZED_BODY, self.limiter.headers_for("anonymous"))
+        decision = self.limiter.check(identity, route.cost)
+        if not decision.allowed:
+            self.stats.limited(decision.reason or "")
+            self.stats.record(route.operation, 429, 0)
+            rate_headers = dict(decision.headers)
+            if self.config.retry_after:
+                rate_headers["retry-after"] = str(decision.retry_after)
+            message = (
+                "Request over limit"
+                if decision.reason == "burst"
+                else "Daily API token budget exhausted; it resets at midnight UTC"
+            )
+            return Reply(429, orjson.dumps(error_body(message)), rate_headers, delay=delay)
+        request = Request(
+            method, path, query, headers, body, self, params, route.version, route.template
+        )
+        try:
+            response = route.handler(request)
+        except ApiError as exc:
+            response = Response(exc.status, exc.body(), exc.headers)
+        self.stats.record(route.operation, response.status, route.cost)
+        reply = Reply(
+            response.status,
+            response.raw if response.raw is not None else orjson.dumps(response.body),
+            {**decision.headers, **response.headers},
+            delay=delay,
+        )
+        return _spoil_body(reply, body_faults)
+
+    def _faults_before(self, path: str) -> tuple[float, Reply | None, list[str]]:
+        """Faults that replace the answer or delay it; the body faults to apply later."""
+        fired = self.faults.pick(path)
+        delay = 0.0
+        for rule in fired:
+            self.stats.fault(rule.kind)
+            if rule.kind == "slow":
+                delay = rule.seconds
+            elif rule.kind == "drop":
+                return delay, Reply(0, b"", drop=True), []
+            elif rule.kind == "rate_limit":
+                headers = self.limiter.headers_for("api-token")
+                headers |= {"x-ratelimit-remaining": "0"}
+                return delay, _json(429, error_body("Request over limit"), headers), []
+            elif rule.kind == "server_error":
+                status = self.faults.server_status(rule)
+                return delay, _json(status, error_body("Requested service is not available")), []
+            elif rule.kind == "html_403":
+                html = Reply(403, CLOUDFLARE_403, content_type="text/html; charset=UTF-8")
+                return delay, html, []
+        return delay, None, [r.kind for r in fired if r.kind in ("truncate", "null_body")]
+
+
+def _spoil_body(reply: Reply, body_faults: list[str]) -> Reply:
+    """Faults that spoil a successful answer's body (still valid HTTP)."""
+    if reply.status != HTTPStatus.OK or not body_faults:
+        return reply
+    if "null_body" in body_faults:
+        reply.body = b"null"
+    else:
+        reply.body = reply.body[: max(1, len(reply.body) // 2)]
+    return reply

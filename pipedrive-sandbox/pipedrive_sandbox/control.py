@@ -1,0 +1,208 @@
+"""The control API under ``/_sandbox/``: stats, faults, budget, records and the clock.
+
+No token, never rate limited, faulted or counted. Documented in ``pipedrive-sandbox/README.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from pipedrive_sandbox import timefmt
+from pipedrive_sandbox.columns import KINDS
+from pipedrive_sandbox.routing import Response
+from pipedrive_sandbox.templates import known_fields
+
+if TYPE_CHECKING:
+    from pipedrive_sandbox.app import Sandbox
+
+PREFIX = "/_sandbox/"
+_RECORD = re.compile(r"^/_sandbox/records/(?P<kind>\w+)(?:/(?P<id>\d+))?$")
+
+
+class ControlError(Exception):
+    """A 4xx answer of the control API."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _body(raw: bytes) -> dict[str, Any]:
+    if not raw:
+        return {}
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise ControlError(400, f"request body is not JSON: {exc}") from exc
+    if not isinstance(data, dict):
+        raise ControlError(400, "request body must be a JSON object")
+    return data
+
+
+def handle(
+    sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], raw: bytes
+) -> Response:
+    """Dispatch one control request."""
+    try:
+        return _dispatch(sandbox, method, path, query, _body(raw))
+    except ControlError as exc:
+        return Response(exc.status, {"ok": False, "error": str(exc)})
+
+
+def _dispatch(
+    sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], body: dict[str, Any]
+) -> Response:
+    simple = {
+        ("GET", "/_sandbox/health"): lambda: {"ok": True},
+        ("GET", "/_sandbox/info"): lambda: info(sandbox),
+        ("GET", "/_sandbox/stats"): lambda: stats(sandbox),
+        ("POST", "/_sandbox/stats/reset"): lambda: reset_stats(sandbox),
+        ("GET", "/_sandbox/faults"): sandbox.faults.describe,
+        ("POST", "/_sandbox/faults"): lambda: set_faults(sandbox, body),
+        ("DELETE", "/_sandbox/faults"): lambda: set_faults(sandbox, {}),
+        ("POST", "/_sandbox/budget"): lambda: set_budget(sandbox, body),
+        ("POST", "/_sandbox/burst-limit"): lambda: set_burst_limit(sandbox, body),
+        ("GET", "/_sandbox/clock"): lambda: clock(sandbox),
+        ("POST", "/_sandbox/clock/advance"): lambda: advance_clock(sandbox, body),
+    }
+    action = simple.get((method, path))
+    if action is not None:
+        return Response(200, action())
+    found = _RECORD.match(path)
+    if found:
+        return records(sandbox, method, found.group("kind"), found.group("id"), query, body)
+    raise ControlError(404, f"no control endpoint {method} {path}")
+
+
+def info(sandbox: Sandbox) -> dict[str, Any]:
+    """Seed, scale, anchor, record counts and custom field keys."""
+    store = sandbox.store
+    return {
+        "seed": store.seed,
+        "scale": store.scale,
+        "anchor": timefmt.v2(store.anchor),
+        "now": timefmt.v2(sandbox.clock.now()),
+        "counts": {kind: store.size(kind) for kind in KINDS},
+        "startup_seconds": round(sandbox.startup_seconds, 3),
+        "custom_fields": {
+            kind: [{"key": cf.key, "name": cf.name, "field_type": cf.field_type} for cf in fields]
+            for kind, fields in store.custom_fields.items()
+        },
+    }
+
+
+def stats(sandbox: Sandbox) -> dict[str, Any]:
+    """Request/token counters plus the budget left."""
+    snapshot = sandbox.stats.snapshot()
+    snapshot["daily_budget"] = sandbox.limiter.daily_budget
+    snapshot["daily_budget_remaining"] = sandbox.limiter.remaining_budget()
+    return snapshot
+
+
+def reset_stats(sandbox: Sandbox) -> dict[str, Any]:
+    """Zero the counters."""
+    sandbox.stats.reset()
+    return stats(sandbox)
+
+
+def set_faults(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """Replace the fault rules (``{}`` clears them)."""
+    try:
+        sandbox.faults.configure(body)
+    except (TypeError, ValueError) as exc:
+        raise ControlError(400, str(exc)) from exc
+    return sandbox.faults.describe()
+
+
+def set_budget(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """``{"daily_budget": N, "spent": 0}``: change the budget and today's spending."""
+    budget, spent = body.get("daily_budget"), body.get("spent", 0)
+    if budget is not None and (not isinstance(budget, int) or budget < 0):
+        raise ControlError(400, "daily_budget must be a non-negative integer (0 = unlimited)")
+    if not isinstance(spent, int) or spent < 0:
+        raise ControlError(400, "spent must be a non-negative integer")
+    sandbox.limiter.set_budget(budget, spent=spent)
+    return {
+        "daily_budget": sandbox.limiter.daily_budget,
+        "remaining": sandbox.limiter.remaining_budget(),
+    }
+
+
+def set_burst_limit(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """``{"burst_limit": N}`` (0 = unlimited)."""
+    limit = body.get("burst_limit")
+    if not isinstance(limit, int) or limit < 0:
+        raise ControlError(400, "burst_limit must be a non-negative integer (0 = unlimited)")
+    sandbox.limiter.set_burst_limit(limit)
+    return {"burst_limit": limit}
+
+
+def clock(sandbox: Sandbox) -> dict[str, Any]:
+    """The sandbox time."""
+    now = sandbox.clock.now()
+    return {"now": timefmt.v2(now), "epoch": now}
+
+
+def advance_clock(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """``{"seconds": N}``: move the clock forward."""
+    seconds = body.get("seconds")
+    if not isinstance(seconds, int) or seconds < 0:
+        raise ControlError(400, "seconds must be a non-negative integer")
+    sandbox.clock.advance(seconds)
+    return clock(sandbox)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise ControlError(404, f"unknown kind '{kind}'; kinds: {', '.join(KINDS)}")
+
+
+def _check_fields(sandbox: Sandbox, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    allowed = known_fields(sandbox.store, kind) - {"id", "add_time"}
+    unknown = set(fields) - allowed
+    if unknown:
+        raise ControlError(400, f"unknown {kind} fields: {', '.join(sorted(unknown))}")
+    custom = fields.get("custom_fields")
+    if custom is not None:
+        keys = {cf.key for cf in sandbox.store.custom_fields[kind]}
+        bad = set(custom) - keys
+        if bad:
+            raise ControlError(400, f"unknown custom field keys: {', '.join(sorted(bad))}")
+    return fields
+
+
+def records(
+    sandbox: Sandbox,
+    method: str,
+    kind: str,
+    record_id: str | None,
+    query: dict[str, list[str]],
+    body: dict[str, Any],
+) -> Response:
+    """Create, update, delete and list records of a kind."""
+    _check_kind(kind)
+    store = sandbox.store
+    if record_id is None and method == "GET":
+        include_deleted = (query.get("include_deleted") or ["true"])[0] != "false"
+        return Response(200, {"data": store.dataset(kind, include_deleted=include_deleted)})
+    if record_id is None and method == "POST":
+        fields = _check_fields(sandbox, kind, body.get("fields", body))
+        return Response(201, {"data": store.create(kind, fields)})
+    if record_id is None:
+        raise ControlError(405, f"{method} is not supported on /_sandbox/records/{kind}")
+    number = int(record_id)
+    if method == "GET":
+        record = store.get(kind, number)
+    elif method == "PATCH":
+        fields = _check_fields(sandbox, kind, body.get("fields", body))
+        record = store.update(kind, number, fields, source="control")
+    elif method == "DELETE":
+        record = store.delete(kind, number, source="control")
+    else:
+        raise ControlError(405, f"{method} is not supported on a record")
+    if record is None:
+        raise ControlError(404, f"no {kind} record with id {number}")
+    return Response(200, {"data": record})
