@@ -1,0 +1,400 @@
+"""Base streams: requests, retries, rate limits, tokens, record shaping and table versions.
+
+* :class:`PipedriveStream` — one Pipedrive list endpoint: URL from ``api_url``, shared
+  authenticator, orjson parsing inside the retry loop, pacing from the rate-limit headers,
+  token accounting, and records shaped to the stream's schema (timestamps to RFC 3339 UTC,
+  custom fields to readable names). FULL_TABLE streams carry a table version per run and close
+  it with ACTIVATE_VERSION once the whole list has been read.
+* :class:`IncrementalStream` — ``update_time`` bookmarks, sorted ascending so an interrupted run
+  resumes from its last record, plus the periodic reconciliation pass (see
+  :mod:`tap_pipedrive.reconciliation`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Iterable, Mapping
+from functools import cached_property
+from importlib import resources
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
+
+import backoff
+import requests
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.helpers.conform import TypeConformanceLevel
+from singer_sdk.pagination import BaseAPIPaginator
+from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
+
+from tap_pipedrive import reconciliation
+from tap_pipedrive.auth import PipedriveOAuthAuthenticator
+from tap_pipedrive.budget import token_cost
+from tap_pipedrive.custom_fields import CustomFieldSet
+from tap_pipedrive.errors import (
+    AuthenticationError,
+    BudgetExhausted,
+    RateLimited,
+    TransientResponseError,
+)
+from tap_pipedrive.pagination import CursorPaginator
+from tap_pipedrive.rate_limit import daily_tokens_remaining, retry_after_seconds
+from tap_pipedrive.response import error_text, parse_payload, payload_of
+from tap_pipedrive.timestamps import to_api_param, to_rfc3339
+
+if TYPE_CHECKING:
+    from singer_sdk.helpers.types import Context
+
+    from tap_pipedrive.tap import TapPipedrive
+
+# A 429 that is still there after this many waits for the burst window to reset is the daily
+# budget (Pipedrive does not always say so in a header): stop cleanly instead of hammering.
+MAX_RATE_LIMIT_WAITS = 5
+MAX_BACKOFF_SECONDS = 60.0
+
+
+def load_schema(stream_name: str) -> dict[str, Any]:
+    """The JSON Schema generated from the OpenAPI specs for ``stream_name``."""
+    text = resources.files("tap_pipedrive.schemas").joinpath(f"{stream_name}.json").read_text()
+    return json.loads(text)
+
+
+def _type_names(property_schema: Mapping[str, Any]) -> set[str]:
+    kind = property_schema.get("type", [])
+    return {kind} if isinstance(kind, str) else set(kind)
+
+
+class PipedriveStream(RESTStream[Any]):
+    """A Pipedrive list endpoint."""
+
+    api_version: ClassVar[str] = "v2"
+    """``v1`` or ``v2``: the URL prefix and the token-cost table to use."""
+    extra_params: ClassVar[Mapping[str, str]] = {}
+    """Query parameters every request of this stream sends."""
+    paginated: ClassVar[bool] = True
+    """False for endpoints that return everything in one response."""
+    custom_fields_entity: ClassVar[str | None] = None
+    """The field stream (``person_fields``...) whose custom fields this stream's records carry."""
+
+    # Records are shaped to the schema by post_process (below), which is cheaper than the
+    # SDK's generic recursive conformance and produces the same result for Pipedrive's JSON.
+    TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.NONE
+
+    def __init__(self, tap: TapPipedrive, schema: dict[str, Any] | None = None) -> None:
+        """Create the stream; the schema defaults to the one generated from the specs."""
+        self._pipedrive = tap
+        self._request_cost = 0
+        super().__init__(tap=tap, schema=schema)
+
+    # -- schema -------------------------------------------------------------------------------
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        """The spec-derived schema, plus ``custom_fields`` from the field definitions.
+
+        Built on first use, so a run whose catalog does not select this stream never asks
+        Pipedrive for its field definitions.
+        """
+        if self._schema is None:
+            self._schema = self.build_schema()
+        return self._schema
+
+    def build_schema(self) -> dict[str, Any]:
+        """Assemble this stream's schema (override for streams without a generated file)."""
+        schema = load_schema(self.name)
+        custom = self.custom_field_set
+        if custom is not None:
+            schema["properties"]["custom_fields"] = custom.schema
+        return schema
+
+    @cached_property
+    def custom_field_set(self) -> CustomFieldSet | None:
+        """The custom fields records of this stream carry (None if they carry none)."""
+        if self.custom_fields_entity is None or not self.config.get("include_custom_fields", True):
+            return None
+        return self._pipedrive.custom_field_set(self.custom_fields_entity)
+
+    # -- requests -----------------------------------------------------------------------------
+
+    @property
+    def url_base(self) -> str:
+        """``{api_url}/api/v1`` or ``{api_url}/api/v2``."""
+        return f"{self._pipedrive.api_base_url}/api/{self.api_version}"
+
+    @property
+    def authenticator(self) -> Any:
+        """The run's authenticator (API token header or OAuth bearer), shared by all streams."""
+        return self._pipedrive.authenticator
+
+    @property
+    def timeout(self) -> int:
+        """``request_timeout`` seconds per HTTP request."""
+        return int(self.config.get("request_timeout", 120))
+
+    @property
+    def page_size(self) -> int:
+        """``page_size`` records per request (Pipedrive's maximum is 500)."""
+        return int(self.config.get("page_size", 500))
+
+    def cost_path(self, context: Context | None) -> str:  # noqa: ARG002
+        """The path template whose ``x-token-cost`` a request of this stream pays."""
+        return str(self.path)
+
+    def get_new_paginator(self) -> BaseAPIPaginator | None:
+        """Cursor pagination, or None (single page) for unpaginated endpoints."""
+        return CursorPaginator() if self.paginated else None
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """Page size, cursor and the stream's extra parameters."""
+        params: dict[str, Any] = dict(self.extra_params)
+        if self.paginated:
+            params["limit"] = self.page_size
+        if next_page_token:
+            params["cursor"] = next_page_token
+        return params
+
+    def request_decorator(self, func: Callable) -> Callable:
+        """Pace, budget and rate-limit every attempt; retry transient failures with backoff.
+
+        Inner loop (per attempt): refuse to send past ``daily_token_budget``, wait for the burst
+        window, send; on 429 wait for the window to reset and try again, and after
+        ``MAX_RATE_LIMIT_WAITS`` such waits treat the budget as spent. Outer (the SDK's backoff):
+        5xx, timeouts, dropped connections and unreadable bodies, with exponential waits.
+        """
+        budget = self._pipedrive.budget
+        pacer = self._pipedrive.pacer
+
+        def send(prepared_request: requests.PreparedRequest, context: Context | None) -> Any:
+            cost = token_cost(self.api_version, self.cost_path(context))
+            for _ in range(MAX_RATE_LIMIT_WAITS):
+                budget.reserve(cost)
+                pacer.wait_for_slot()
+                self._request_cost = cost
+                try:
+                    return func(prepared_request, context)
+                except RateLimited as exc:
+                    self.logger.info(
+                        "Pipedrive rate limit reached; waiting %.1f s for the window to reset",
+                        exc.wait_seconds,
+                    )
+                    pacer.block_for(exc.wait_seconds)
+            msg = (
+                f"Pipedrive kept answering 429 after {MAX_RATE_LIMIT_WAITS} waits for the "
+                "rate-limit window to reset; the daily token budget is probably spent"
+            )
+            raise BudgetExhausted(msg)
+
+        return super().request_decorator(send)
+
+    def backoff_wait_generator(self) -> Any:
+        """Exponential waits from ``retry_base_delay`` seconds, capped at a minute."""
+        base = float(self.config.get("retry_base_delay", 1.0))
+        return backoff.expo(base=2, factor=base, max_value=MAX_BACKOFF_SECONDS)
+
+    def backoff_max_tries(self) -> int:
+        """Attempts per request before a transient failure fails the run."""
+        return int(self.config.get("max_retries", 6))
+
+    def validate_response(self, response: requests.Response) -> None:
+        """Classify a response: rate limit, budget, auth, transient, fatal, or good JSON."""
+        headers = response.headers
+        self._pipedrive.pacer.observe(headers)
+        status = response.status_code
+        path = urlparse(response.url).path
+        if status == 429:  # noqa: PLR2004
+            if daily_tokens_remaining(headers) == 0:
+                msg = "Pipedrive's daily token budget is spent (429, 0 tokens remaining)"
+                raise BudgetExhausted(msg)
+            raise RateLimited(f"429 Too Many Requests for GET {path}", retry_after_seconds(headers))
+        self._pipedrive.budget.charge(self.name, self._request_cost)
+        if status == 401:  # noqa: PLR2004
+            self._handle_unauthorized(path)
+        if status >= 500 or (status == 403 and parse_payload(response) is None):  # noqa: PLR2004
+            # 5xx (incl. Cloudflare's 524) and Cloudflare's HTML 403 are transient.
+            msg = f"HTTP {status} from Pipedrive for GET {path}"
+            raise TransientResponseError(msg, response)
+        if status >= 400:  # noqa: PLR2004
+            msg = f"Pipedrive answered HTTP {status} for GET {path}: {error_text(response)}"
+            raise FatalAPIError(msg)
+        payload = parse_payload(response)
+        if payload is None:
+            msg = f"unreadable or empty JSON body from Pipedrive for GET {path} (HTTP {status})"
+            raise TransientResponseError(msg, response)
+        if payload.get("success") is False:
+            msg = f"Pipedrive reported an error for GET {path}: {error_text(response)}"
+            raise FatalAPIError(msg)
+        if daily_tokens_remaining(headers) == 0:
+            self._pipedrive.budget.exhaust("Pipedrive reports 0 daily tokens remaining")
+
+    def _handle_unauthorized(self, path: str) -> None:
+        auth = self.authenticator
+        if isinstance(auth, PipedriveOAuthAuthenticator) and not auth.is_token_fresh():
+            auth.invalidate()  # expired or revoked early: refresh and retry once
+            msg = f"HTTP 401 for GET {path}; refreshing the OAuth access token"
+            raise TransientResponseError(msg)
+        kind = (
+            "OAuth access token" if isinstance(auth, PipedriveOAuthAuthenticator) else "api_token"
+        )
+        msg = f"Pipedrive rejected the {kind} (HTTP 401 for GET {path}); check the credentials"
+        raise AuthenticationError(msg)
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The ``data`` array of the (already parsed) payload."""
+        data = payload_of(response).get("data")
+        if data is None:
+            return []
+        return data if isinstance(data, list) else [data]
+
+    # -- records ------------------------------------------------------------------------------
+
+    @cached_property
+    def _shape(self) -> tuple[frozenset[str], tuple[str, ...], tuple[str, ...], bool]:
+        properties = self.effective_schema["properties"]
+        keys = frozenset(properties) - {"custom_fields"}
+        times = tuple(k for k, v in properties.items() if v.get("format") == "date-time")
+        booleans = tuple(k for k, v in properties.items() if "boolean" in _type_names(v))
+        return keys, times, booleans, "custom_fields" in properties
+
+    @cached_property
+    def _custom_converter(self) -> CustomFieldSet | None:
+        """Custom-field conversion limited to the names the effective (catalog) schema has."""
+        custom = self.custom_field_set
+        if custom is None:
+            return None
+        wanted = set(self.effective_schema["properties"]["custom_fields"].get("properties", {}))
+        converters = {c: entry for c, entry in custom.converters.items() if entry[0] in wanted}
+        return CustomFieldSet(converters=converters, schema=custom.schema)
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:  # noqa: ARG002
+        """Shape one API record to the schema: known keys only, RFC 3339 times, real booleans,
+        custom fields under readable names."""
+        keys, times, booleans, has_custom = self._shape
+        record = {key: value for key, value in row.items() if key in keys}
+        for key in times:
+            value = record.get(key)
+            if value is not None:
+                record[key] = to_rfc3339(value)
+        for key in booleans:
+            value = record.get(key)
+            if type(value) is int:  # v1 sends 0/1 in places
+                record[key] = value != 0
+        if has_custom:
+            converter = self._custom_converter
+            raw = row.get("custom_fields")
+            record["custom_fields"] = (
+                converter.convert(raw) if converter is not None and raw is not None else None
+            )
+        return record
+
+    # -- table versions for FULL_TABLE streams ------------------------------------------------
+
+    def fetch_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The raw records of the list, page after page."""
+        return self.request_records(context)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Records of the list; a FULL_TABLE stream versions them and activates the version."""
+        if self.replication_method != REPLICATION_FULL_TABLE:
+            yield from self.fetch_records(context)
+            return
+        state = self.stream_state
+        version = reconciliation.next_version(state.get(reconciliation.TABLE_VERSION), self.now)
+        self._stream_version = version
+        yield from self.fetch_records(context)
+        # Reached only when the whole list was read (not on a dry run or an error).
+        self._write_activate_version_message(version)
+        state[reconciliation.TABLE_VERSION] = version
+
+    @property
+    def now(self) -> dt.datetime:
+        """The run's start time (one clock for every decision of the run)."""
+        return dt.datetime.fromtimestamp(self._pipedrive.initialized_at / 1000, tz=dt.UTC)
+
+
+class IncrementalStream(PipedriveStream):
+    """A list read by ``update_time`` ascending, resumable, with periodic reconciliation."""
+
+    replication_key = "update_time"
+    is_sorted = True
+    partition_contexts: ClassVar[list[dict[str, Any]] | None] = None
+    """Sub-passes with their own sorted bookmark (deals: live and archived)."""
+
+    def __init__(self, tap: TapPipedrive, schema: dict[str, Any] | None = None) -> None:
+        """Create the stream; reconciliation is planned on the first sync of the run."""
+        super().__init__(tap=tap, schema=schema)
+        self._planned = False
+        self._changes_since: str | None = None
+
+    @property
+    def partitions(self) -> list[dict] | None:
+        """The sub-passes. The SDK asks for them once before syncing: this is where the run
+        decides whether it is a reconciliation pass (it must precede the bookmarks' use)."""
+        self._plan_once()
+        return [dict(p) for p in self.partition_contexts] if self.partition_contexts else None
+
+    def _partition_states(self) -> list[dict[str, Any]]:
+        if not self.partition_contexts:
+            return [self.stream_state]
+        return [self.get_context_state(dict(p)) for p in self.partition_contexts]
+
+    def _plan_once(self) -> None:
+        if self._planned or self.replication_method == REPLICATION_FULL_TABLE:
+            return
+        self._planned = True
+        state = self.stream_state
+        partitions = self._partition_states()
+        interval = float(self.config.get("reconciliation_interval_days", 7))
+        if reconciliation.PASS not in state and reconciliation.is_due(state, self.now, interval):
+            planned = reconciliation.begin_pass(state, partitions, self.now)
+            self.logger.info(
+                "Reconciliation pass %s: reading '%s' in full to detect deleted records",
+                planned["version"],
+                self.name,
+            )
+        in_pass = state.get(reconciliation.PASS)
+        if in_pass is not None:
+            self._stream_version = int(in_pass["version"])
+            self._changes_since = in_pass.get("changes_since")
+        else:
+            self._stream_version = state.get(reconciliation.TABLE_VERSION)
+            bookmarks = [s.get("replication_key_value") for s in partitions]
+            self._changes_since = min((b for b in bookmarks if b), default=None)
+
+    @property
+    def changes_since(self) -> str | None:
+        """Objects updated at or after this time changed since the last run (None: all)."""
+        start = self.config.get("start_date")
+        values = [v for v in (self._changes_since, start) if v]
+        return max(values, key=lambda v: to_rfc3339(v) or "") if values else None
+
+    def starting_params(self, context: Context | None) -> dict[str, Any]:
+        """``updated_since`` from the bookmark (or ``start_date``), in Pipedrive's format."""
+        start = self.get_starting_timestamp(context)
+        return {"updated_since": to_api_param(start)} if start else {}
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The sorted list from the bookmark; closes a reconciliation pass when it completes."""
+        self._plan_once()
+        yield from super().get_records(context)
+        in_pass = self.stream_state.get(reconciliation.PASS)
+        if in_pass is None or self.replication_method == REPLICATION_FULL_TABLE:
+            return
+        version = int(in_pass["version"])
+        reconciliation.finish_partition(self.get_context_state(context), version)
+        partitions = self._partition_states()
+        if reconciliation.pass_complete(partitions, version):
+            reconciliation.complete_pass(self.stream_state, partitions)
+            self._write_activate_version_message(version)
+            self.logger.info("Reconciliation pass %s of '%s' complete", version, self.name)
+
+
+class V2IncrementalStream(IncrementalStream):
+    """An API v2 list filtered by ``updated_since`` and sorted by ``update_time`` ascending."""
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """Sort by update_time ascending from the bookmark."""
+        params = super().get_url_params(context, next_page_token)
+        params.update(sort_by="update_time", sort_direction="asc")
+        params.update(self.starting_params(context))
+        return params

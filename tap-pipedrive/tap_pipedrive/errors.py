@@ -1,0 +1,40 @@
+"""Errors the tap reports to its user as one line.
+
+Every message here names the problem and what to do about it, and never contains a secret.
+"""
+
+from __future__ import annotations
+
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+
+class PipedriveError(Exception):
+    """Base of every error the tap explains to its user in one line."""
+
+
+class ConfigError(PipedriveError):
+    """A missing or invalid setting, or a catalog that names a stream the tap does not have."""
+
+
+class AuthenticationError(PipedriveError, FatalAPIError):
+    """Pipedrive rejected the credentials (HTTP 401, or the OAuth token endpoint said no)."""
+
+
+class BudgetExhausted(PipedriveError):  # noqa: N818 - it is a condition, not a failure
+    """The Pipedrive daily token budget, or the configured ``daily_token_budget``, is spent.
+
+    The tap stops cleanly on it: exit code 0 and a final STATE from which the next run resumes.
+    """
+
+
+class RateLimited(RetriableAPIError):  # noqa: N818 - named after the HTTP condition
+    """HTTP 429 within the burst window: wait until the window resets, then retry."""
+
+    def __init__(self, message: str, wait_seconds: float) -> None:
+        """Remember how long Pipedrive asked us to wait."""
+        super().__init__(message)
+        self.wait_seconds = wait_seconds
+
+
+class TransientResponseError(RetriableAPIError):
+    """A response that should be retried after a backoff: 5xx, truncated or null body."""

@@ -1,0 +1,81 @@
+"""Pacing requests by Pipedrive's rate-limit headers.
+
+Pipedrive allows a burst of requests per rolling 2-second window per token and reports the state
+of that window on every response (``x-ratelimit-limit``, ``x-ratelimit-remaining``,
+``x-ratelimit-reset`` in seconds). The pacer sleeps until the window resets once ``remaining``
+reaches 0, so a well-behaved sync meets few 429s. The daily token budget is reported (where
+Pipedrive sends it) in ``x-daily-ratelimit-token-remaining``; 0 there means no call will succeed
+until the budget resets, so the tap stops instead of waiting.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+
+DEFAULT_RESET_SECONDS = 2.0
+MAX_WAIT_SECONDS = 60.0
+
+
+def _number(headers: Mapping[str, str], name: str) -> float | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        return None
+
+
+def retry_after_seconds(headers: Mapping[str, str]) -> float:
+    """How long to wait after a 429: ``Retry-After``, else ``x-ratelimit-reset``, else 2 s."""
+    for name in ("retry-after", "x-ratelimit-reset"):
+        wait = _number(headers, name)
+        if wait is not None and wait >= 0:
+            return min(wait, MAX_WAIT_SECONDS)
+    return DEFAULT_RESET_SECONDS
+
+
+def daily_tokens_remaining(headers: Mapping[str, str]) -> float | None:
+    """The daily token budget left, if Pipedrive reported it on this response."""
+    return _number(headers, "x-daily-ratelimit-token-remaining")
+
+
+class RequestPacer:
+    """Shared by all streams of a run (burst limits are per token, not per endpoint)."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Create a pacer; ``clock`` and ``sleep`` are injectable for tests."""
+        self._clock = clock
+        self._sleep = sleep
+        self._blocked_until = 0.0
+        self._lock = threading.Lock()
+        self.slept_seconds = 0.0
+
+    def wait_for_slot(self) -> None:
+        """Sleep until the current burst window has room for another request."""
+        with self._lock:
+            delay = self._blocked_until - self._clock()
+        if delay > 0:
+            self.slept_seconds += delay
+            self._sleep(delay)
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn the window's state from a response."""
+        remaining = _number(headers, "x-ratelimit-remaining")
+        if remaining is None or remaining > 0:
+            return
+        reset = _number(headers, "x-ratelimit-reset")
+        wait = DEFAULT_RESET_SECONDS if reset is None else min(max(reset, 0.0), MAX_WAIT_SECONDS)
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + wait)
+
+    def block_for(self, seconds: float) -> None:
+        """Hold every request back for ``seconds`` (after a 429)."""
+        with self._lock:
+            self._blocked_until = max(self._blocked_until, self._clock() + seconds)

@@ -1,0 +1,100 @@
+"""Table versions: how deletes reach downstream for streams Pipedrive has no delete feed for.
+
+Pipedrive's v2 lists do not return deleted persons, organizations or activities, v1 ``/notes``
+does not say, and deleted deals disappear from ``status=deleted`` after 30 days. So every
+incremental stream periodically makes a *reconciliation pass*: a full, sorted pass from
+``start_date`` whose RECORD messages carry a new table ``version`` V. When the pass has read the
+whole list it emits ``ACTIVATE_VERSION`` V, meaning "every row of this stream that was not sent
+with version V (or a later one) is gone upstream". Between passes, incremental records carry the
+last activated version, so a row touched by an incremental run is not mistaken for a deleted one.
+
+The pass state lives in the stream's bookmark, so a pass interrupted by the token budget or a
+crash resumes next run from its bookmark with the same version:
+
+``table_version``
+    the version of the last completed pass (carried by incremental records);
+``reconciliation``
+    ``{"version": V, "started_at": ..., "changes_since": ...}`` while a pass is in progress;
+    ``changes_since`` keeps the incremental bookmark from before the pass, so that changelog
+    children are fetched only for objects that really changed;
+``last_reconciled_at``
+    when the last completed pass started; the next is due ``reconciliation_interval_days`` later;
+``reconciled_version`` (per partition)
+    the version whose pass this partition has finished.
+
+Versions are Unix seconds (the SDK's own FULL_TABLE versions are too, and SQL targets keep
+versions in 32-bit integer columns), made strictly increasing even for passes in the same second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+from tap_pipedrive.timestamps import format_utc, to_rfc3339
+
+TABLE_VERSION = "table_version"
+PASS = "reconciliation"
+LAST_RECONCILED_AT = "last_reconciled_at"
+RECONCILED_VERSION = "reconciled_version"
+BOOKMARK_KEYS = ("replication_key", "replication_key_value", RECONCILED_VERSION)
+
+
+def next_version(previous: int | None, now: dt.datetime) -> int:
+    """A version later than ``previous``: Unix seconds of ``now``, or ``previous + 1``."""
+    return max(int(now.timestamp()), (previous or 0) + 1)
+
+
+def is_due(stream_state: dict[str, Any], now: dt.datetime, interval_days: float) -> bool:
+    """Whether a new pass should start (none ever completed, or the interval has passed)."""
+    last = to_rfc3339(stream_state.get(LAST_RECONCILED_AT))
+    if last is None:
+        return True
+    elapsed = now - dt.datetime.fromisoformat(last)
+    return elapsed >= dt.timedelta(days=interval_days)
+
+
+def begin_pass(
+    stream_state: dict[str, Any],
+    partition_states: Iterable[dict[str, Any]],
+    now: dt.datetime,
+) -> dict[str, Any]:
+    """Start a pass: new version, bookmarks cleared so the pass reads from ``start_date``."""
+    partitions = list(partition_states)
+    bookmarks = [
+        state.get("replication_key_value")
+        for state in partitions
+        if state.get("replication_key_value")
+    ]
+    reconciliation = {
+        "version": next_version(stream_state.get(TABLE_VERSION), now),
+        "started_at": format_utc(now),
+        "changes_since": min(bookmarks) if bookmarks else None,
+    }
+    for state in partitions:
+        for key in BOOKMARK_KEYS:
+            state.pop(key, None)
+    stream_state[PASS] = reconciliation
+    return reconciliation
+
+
+def finish_partition(partition_state: dict[str, Any], version: int) -> None:
+    """Record that one partition has read its whole list for the pass ``version``."""
+    partition_state[RECONCILED_VERSION] = version
+
+
+def pass_complete(partition_states: Iterable[dict[str, Any]], version: int) -> bool:
+    """Whether every partition has finished the pass ``version``."""
+    return all(state.get(RECONCILED_VERSION) == version for state in partition_states)
+
+
+def complete_pass(stream_state: dict[str, Any], partition_states: Iterable[dict[str, Any]]) -> int:
+    """Close the pass in progress; return its version, now the table's active version."""
+    reconciliation = stream_state.pop(PASS)
+    version = int(reconciliation["version"])
+    stream_state[TABLE_VERSION] = version
+    stream_state[LAST_RECONCILED_AT] = reconciliation["started_at"]
+    for state in partition_states:
+        state.pop(RECONCILED_VERSION, None)
+    return version

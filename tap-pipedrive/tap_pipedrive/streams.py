@@ -1,0 +1,411 @@
+"""The tap's streams, one small class each."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from singer_sdk import typing as th
+
+from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
+from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
+from tap_pipedrive.pagination import KeysetOffsetPaginator
+from tap_pipedrive.timestamps import to_api_param, to_rfc3339
+
+if TYPE_CHECKING:
+    import requests
+    from singer_sdk.helpers.types import Context
+
+
+# -- field definitions ------------------------------------------------------------------------
+
+_OPTION = th.ObjectType(
+    th.Property("id", th.CustomType({"type": ["integer", "string", "null"]})),
+    th.Property("label", th.StringType),
+    th.Property("color", th.StringType),
+    th.Property("add_time", th.DateTimeType),
+    th.Property("update_time", th.DateTimeType),
+)
+_SUBFIELD = th.ObjectType(
+    th.Property("field_code", th.StringType),
+    th.Property("field_name", th.StringType),
+    th.Property("field_type", th.StringType),
+)
+_FIELD_PROPERTIES = (
+    th.Property("field_code", th.StringType, required=True),
+    th.Property("field_name", th.StringType),
+    th.Property("field_type", th.StringType),
+    th.Property("is_custom_field", th.BooleanType),
+    th.Property("is_optional_response_field", th.BooleanType),
+    th.Property("options", th.ArrayType(_OPTION)),
+    th.Property("subfields", th.ArrayType(_SUBFIELD)),
+    th.Property("readable_name", th.StringType, description="The key used in records."),
+)
+
+
+def _option(option: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "id": option.get("id"),
+        "label": option.get("label"),
+        "color": option.get("color"),
+        "add_time": to_rfc3339(option.get("add_time")),
+        "update_time": to_rfc3339(option.get("update_time")),
+    }
+
+
+class FieldsStream(PipedriveStream):
+    """Field definitions of one entity. Fetched once per run and shared: the entity stream's
+    schema and record conversion use the same definitions as this stream's records."""
+
+    primary_keys = ("field_code",)
+
+    def build_schema(self) -> dict[str, Any]:
+        """Field definitions in API v2 naming, plus ``readable_name``."""
+        return th.PropertiesList(*_FIELD_PROPERTIES).to_dict()
+
+    def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """One API field definition in the stream's shape."""
+        return {
+            "field_code": raw.get("field_code"),
+            "field_name": raw.get("field_name"),
+            "field_type": raw.get("field_type"),
+            "is_custom_field": bool(raw.get("is_custom_field")),
+            "is_optional_response_field": raw.get("is_optional_response_field"),
+            "options": None if raw.get("options") is None else [_option(o) for o in raw["options"]],
+            "subfields": raw.get("subfields"),
+        }
+
+    @cached_property
+    def definitions(self) -> list[dict[str, Any]]:
+        """All field definitions with their readable names (one API call per run)."""
+        fields = [self.normalize(raw) for raw in self.request_records(None)]
+        names = assign_readable_names(fields)
+        for field in fields:
+            field["readable_name"] = names[field["field_code"]]
+        return fields
+
+    @cached_property
+    def field_set(self) -> CustomFieldSet:
+        """The custom fields, ready for record conversion and schema building."""
+        return CustomFieldSet.from_definitions(self.definitions)
+
+    def fetch_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
+        """The cached definitions (no second request)."""
+        return [dict(field) for field in self.definitions]
+
+
+class PersonFieldsStream(FieldsStream):
+    """``GET /api/v2/personFields``."""
+
+    name = "person_fields"
+    path = "/personFields"
+
+
+class OrganizationFieldsStream(FieldsStream):
+    """``GET /api/v2/organizationFields``."""
+
+    name = "organization_fields"
+    path = "/organizationFields"
+
+
+class DealFieldsStream(FieldsStream):
+    """``GET /api/v2/dealFields``."""
+
+    name = "deal_fields"
+    path = "/dealFields"
+
+
+class ActivityFieldsStream(FieldsStream):
+    """``GET /api/v2/activityFields``."""
+
+    name = "activity_fields"
+    path = "/activityFields"
+
+
+class NoteFieldsStream(FieldsStream):
+    """``GET /api/v1/noteFields`` (API v2 has none), renamed to the v2 field vocabulary."""
+
+    name = "note_fields"
+    path = "/noteFields"
+    api_version = "v1"
+    paginated = False
+
+    def build_schema(self) -> dict[str, Any]:
+        """The v2 field shape plus the v1-only ``id``, ``active_flag`` and ``mandatory_flag``."""
+        return th.PropertiesList(
+            *_FIELD_PROPERTIES,
+            th.Property("id", th.IntegerType),
+            th.Property("active_flag", th.BooleanType),
+            th.Property("mandatory_flag", th.BooleanType),
+        ).to_dict()
+
+    def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """v1 ``key``/``name``/``edit_flag`` → v2 ``field_code``/``field_name``/``is_custom_field``."""
+        field = super().normalize(
+            {
+                **raw,
+                "field_code": raw.get("key"),
+                "field_name": raw.get("name"),
+                "is_custom_field": raw.get("edit_flag"),
+            }
+        )
+        field.update(
+            id=raw.get("id"),
+            active_flag=raw.get("active_flag"),
+            mandatory_flag=raw.get("mandatory_flag"),
+        )
+        return field
+
+
+# -- catalogs ---------------------------------------------------------------------------------
+
+
+class UsersStream(PipedriveStream):
+    """``GET /api/v1/users`` (one response with every user)."""
+
+    name = "users"
+    path = "/users"
+    api_version = "v1"
+    paginated = False
+    primary_keys = ("id",)
+
+
+class PipelinesStream(PipedriveStream):
+    """``GET /api/v2/pipelines``."""
+
+    name = "pipelines"
+    path = "/pipelines"
+    primary_keys = ("id",)
+
+
+class StagesStream(PipedriveStream):
+    """``GET /api/v2/stages``."""
+
+    name = "stages"
+    path = "/stages"
+    primary_keys = ("id",)
+
+
+class ActivityTypesStream(PipedriveStream):
+    """``GET /api/v1/activityTypes`` (one response with every type)."""
+
+    name = "activity_types"
+    path = "/activityTypes"
+    api_version = "v1"
+    paginated = False
+    primary_keys = ("id",)
+
+
+# -- incremental entities ---------------------------------------------------------------------
+
+
+class ChangelogParent(V2IncrementalStream):
+    """An entity whose changelog child is fetched for the objects that changed this run."""
+
+    child_key: ClassVar[str]
+
+    @cached_property
+    def _children_selected(self) -> bool:
+        return any(child.selected for child in self.child_streams)
+
+    def generate_child_contexts(
+        self, record: dict[str, Any], context: Context | None
+    ) -> Iterable[Context | None]:
+        """One changelog fetch per object updated since the last run (none in a
+        reconciliation pass for objects that did not change)."""
+        if not self._children_selected:
+            return
+        since = to_rfc3339(self.changes_since) if self.changes_since else None
+        if since is None or (record.get("update_time") or "") >= since:
+            yield {self.child_key: record["id"], "changes_since": since}
+
+
+class PersonsStream(ChangelogParent):
+    """``GET /api/v2/persons`` with marketing consent."""
+
+    name = "persons"
+    path = "/persons"
+    primary_keys = ("id",)
+    child_key = "person_id"
+    custom_fields_entity = "person_fields"
+    extra_params: ClassVar[Mapping[str, str]] = {"include_fields": "marketing_status,doi_status"}
+
+
+class OrganizationsStream(V2IncrementalStream):
+    """``GET /api/v2/organizations``."""
+
+    name = "organizations"
+    path = "/organizations"
+    primary_keys = ("id",)
+    custom_fields_entity = "organization_fields"
+
+
+class DealsStream(ChangelogParent):
+    """Deals in two sorted sub-passes with their own bookmarks: ``GET /api/v2/deals`` (open,
+    won, lost and deleted within Pipedrive's 30 days) and ``GET /api/v2/deals/archived``."""
+
+    name = "deals"
+    path = "/deals"
+    primary_keys = ("id",)
+    child_key = "deal_id"
+    custom_fields_entity = "deal_fields"
+    partition_contexts: ClassVar[list[dict[str, Any]] | None] = [
+        {"is_archived": False},
+        {"is_archived": True},
+    ]
+    extra_params: ClassVar[Mapping[str, str]] = {
+        "status": "open,won,lost,deleted",
+        "include_fields": "first_won_time",
+    }
+
+    def cost_path(self, context: Context | None) -> str:
+        """``/deals/archived`` for the archived sub-pass."""
+        return "/deals/archived" if context and context.get("is_archived") else "/deals"
+
+    def get_url(self, context: Context | None) -> str:
+        """The live or the archived list."""
+        return f"{self.url_base}{self.cost_path(context)}"
+
+
+class ActivitiesStream(V2IncrementalStream):
+    """``GET /api/v2/activities`` with attendees."""
+
+    name = "activities"
+    path = "/activities"
+    primary_keys = ("id",)
+    custom_fields_entity = "activity_fields"
+    extra_params: ClassVar[Mapping[str, str]] = {"include_fields": "attendees"}
+
+
+class NotesStream(IncrementalStream):
+    """``GET /api/v1/notes`` by ``update_time`` with keyset-safe offset paging."""
+
+    name = "notes"
+    path = "/notes"
+    api_version = "v1"
+    primary_keys = ("id",)
+
+    def get_new_paginator(self) -> KeysetOffsetPaginator:
+        """A paginator that survives notes being updated mid-sync."""
+        self._paginator = KeysetOffsetPaginator(None)
+        return self._paginator
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """``updated_since`` + ``start`` from the paginator, sorted by (update_time, id)."""
+        since, start = next_page_token or (None, 0)
+        params: dict[str, Any] = {
+            "limit": self.page_size,
+            "start": start,
+            "sort": "update_time ASC, id ASC",
+        }
+        if since is not None:
+            params["updated_since"] = to_api_param(since)
+        else:
+            params.update(self.starting_params(context))
+        return params
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """The page's notes minus those already emitted (see the paginator)."""
+        return self._paginator.accept(list(super().parse_response(response)))
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """v1 note with RFC 3339 times and ``is_deleted`` (= not ``active_flag``)."""
+        record = super().post_process(row, context)
+        if record is not None:
+            active = record.get("active_flag")
+            record["is_deleted"] = None if active is None else not active
+        return record
+
+
+# -- changelogs -------------------------------------------------------------------------------
+
+
+class ChangelogStream(PipedriveStream):
+    """Field-level history of the objects the parent emitted (v1 ``/{entity}/{id}/changelog``).
+
+    Only changes at or after the parent's previous bookmark are emitted: older ones were
+    emitted when the object last changed. Each change gets a stable ``id`` (a hash of what it
+    is), so a change re-read at the inclusive boundary overwrites itself downstream.
+    """
+
+    api_version = "v1"
+    primary_keys = ("id",)
+    replication_key = "time"
+    state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per object
+    selected_by_default = False
+    parent_key: ClassVar[str]
+    cost_template: ClassVar[str]
+
+    def cost_path(self, context: Context | None) -> str:  # noqa: ARG002
+        """All changelog calls of an entity cost the same."""
+        return self.cost_template
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """Drop changes older than the parent's bookmark; add the object id and a key."""
+        record = super().post_process(row, context)
+        if record is None or context is None:
+            return record
+        since = context.get("changes_since")
+        if since and (record.get("time") or "") < since:
+            return None
+        parent_id = context[self.parent_key]
+        record[self.parent_key] = parent_id
+        identity = "|".join(
+            str(part)
+            for part in (
+                parent_id,
+                record.get("time"),
+                record.get("field_key"),
+                record.get("old_value"),
+                record.get("new_value"),
+                record.get("actor_user_id"),
+                record.get("change_source"),
+            )
+        )
+        record["id"] = hashlib.blake2b(identity.encode(), digest_size=12).hexdigest()
+        return record
+
+
+class PersonChangelogStream(ChangelogStream):
+    """``GET /api/v1/persons/{id}/changelog``."""
+
+    name = "person_changelog"
+    path = "/persons/{person_id}/changelog"
+    cost_template = "/persons/{id}/changelog"
+    parent_stream_type = PersonsStream
+    parent_key = "person_id"
+
+
+class DealChangelogStream(ChangelogStream):
+    """``GET /api/v1/deals/{id}/changelog``."""
+
+    name = "deal_changelog"
+    path = "/deals/{deal_id}/changelog"
+    cost_template = "/deals/{id}/changelog"
+    parent_stream_type = DealsStream
+    parent_key = "deal_id"
+
+
+FIELD_STREAMS: tuple[type[FieldsStream], ...] = (
+    PersonFieldsStream,
+    OrganizationFieldsStream,
+    DealFieldsStream,
+    ActivityFieldsStream,
+    NoteFieldsStream,
+)
+OTHER_STREAMS: tuple[type[PipedriveStream], ...] = (
+    PersonsStream,
+    OrganizationsStream,
+    DealsStream,
+    ActivitiesStream,
+    NotesStream,
+    UsersStream,
+    PipelinesStream,
+    StagesStream,
+    ActivityTypesStream,
+    PersonChangelogStream,
+    DealChangelogStream,
+)
+STREAM_NAMES = frozenset(cls.name for cls in (*FIELD_STREAMS, *OTHER_STREAMS))
