@@ -209,7 +209,7 @@ class ActivityLog:
         if not resolved:
             return
         updates = [{"activity_key": k, "person_id": person_ids[p]} for k, _, _, p in resolved]
-        bulk.upsert(conn, a, updates)
+        bulk.update(conn, a, updates)
         self._summarize(conn, ((person_ids[p], t, when) for _, t, when, p in resolved))
 
     def purge(self, conn: sa.Connection) -> dict[str, int]:

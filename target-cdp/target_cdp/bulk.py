@@ -127,6 +127,20 @@ def upsert(
     drop_stage(conn, staged)
 
 
+def update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Set the staged columns of existing rows, matched by primary key (no inserts)."""
+    if not rows:
+        return
+    staged = stage(conn, table, rows)
+    keys = [c.name for c in table.primary_key.columns]
+    conn.execute(
+        sa.update(table)
+        .values({c.name: c for c in staged.columns if c.name not in keys})
+        .where(*(table.c[k] == staged.c[k] for k in keys))
+    )
+    drop_stage(conn, staged)
+
+
 def chunks(values: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
     """Split ``values`` into lists of at most ``size`` (bounded IN lists)."""
     iterator = iter(values)

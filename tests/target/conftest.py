@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 import sqlalchemy as sa
-
 from target_cdp.database import Database
 from target_cdp.settings import Settings
 from target_messages import run_target

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from target_messages import person, record, schema, stream_of, ts
+from target_messages import organization, person, record, schema, stream_of, ts
 
 EXISTING_WITH_VALUES = {
     "person_id": "crm-1",
@@ -237,8 +237,6 @@ def test_out_of_order_within_one_batch_keeps_the_newest(duck):
 
 
 def test_organization_id_is_resolved_whatever_the_order(cdp):
-    from target_messages import organization
-
     cdp.run(
         [
             *persons(person(1, "a@acme.io", org_id=10)),

@@ -256,7 +256,7 @@ class PipedriveObjectSink(CDPSink):
                     update_time=update_time,
                 )
             )
-        bulk.upsert(conn, self.run.tables.pipedrive_records, versions)
+        bulk.update(conn, self.run.tables.pipedrive_records, versions)
         self.apply_changes(conn, changes, counts)
 
     def apply_changes(self, conn: sa.Connection, changes: list[Change], counts: Counts) -> None:
