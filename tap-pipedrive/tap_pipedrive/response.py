@@ -28,6 +28,11 @@ def parse_payload(response: requests.Response) -> dict[str, Any] | None:
     return payload
 
 
+def set_payload(response: requests.Response, payload: dict[str, Any]) -> None:
+    """Give a response the payload the tap should read from it."""
+    setattr(response, _ATTRIBUTE, payload)
+
+
 def payload_of(response: requests.Response) -> dict[str, Any]:
     """The body parsed by :func:`parse_payload` (parsing it now if that has not happened)."""
     if not hasattr(response, _ATTRIBUTE):

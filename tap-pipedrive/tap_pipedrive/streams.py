@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import hashlib
+from http import HTTPStatus
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import urlparse
 
 from singer_sdk import typing as th
 
 from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
 from tap_pipedrive.pagination import KeysetOffsetPaginator
+from tap_pipedrive.response import set_payload
 from tap_pipedrive.timestamps import to_api_param, to_rfc3339
 
 if TYPE_CHECKING:
@@ -341,6 +344,18 @@ class ChangelogStream(PipedriveStream):
     def cost_path(self, context: Context | None) -> str:  # noqa: ARG002
         """All changelog calls of an entity cost the same."""
         return self.cost_template
+
+    def validate_response(self, response: requests.Response) -> None:
+        """A 404 means the object was deleted after the parent listed it: no changes to read."""
+        if response.status_code == HTTPStatus.NOT_FOUND:
+            self.logger.warning(
+                "No changelog for %s (HTTP 404: deleted since it was listed?)",
+                urlparse(response.url).path,
+            )
+            set_payload(response, {"success": True, "data": [], "additional_data": {}})
+            self._pipedrive.budget.charge(self.name, self._request_cost)
+            return
+        super().validate_response(response)
 
     def post_process(self, row: dict, context: Context | None = None) -> dict | None:
         """Drop changes older than the parent's bookmark; add the object id and a key."""
