@@ -38,6 +38,7 @@ class TapRun:
     versions: dict[str, list[int | None]] = field(default_factory=lambda: defaultdict(list))
     activated: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
     states: list[dict[str, Any]] = field(default_factory=list)
+    tap: TapPipedrive | None = None
 
     def __post_init__(self) -> None:
         for message in self.messages:
@@ -90,7 +91,7 @@ def run_tap(
         tap.run_sync()
         buffer.flush()
     buffer.seek(0)
-    return TapRun(parse_messages(buffer.read()), stderr=stderr.getvalue())
+    return TapRun(parse_messages(buffer.read()), stderr=stderr.getvalue(), tap=tap)
 
 
 def run_cli(

@@ -205,7 +205,7 @@ def test_each_field_endpoint_is_called_once_per_run(stats_of_full_run: dict[str,
 def test_requests_and_tokens_are_counted_like_the_sandbox(
     full_run: TapRun, stats_of_full_run: dict[str, Any]
 ) -> None:
-    summary = [line for line in full_run.stderr.splitlines() if "tokens spent by this run" in line]
-    assert summary, full_run.stderr[-2000:]
-    spent = int(re.search(r"run: (\d+) in (\d+) requests", summary[-1]).group(1))
-    assert spent == stats_of_full_run["tokens_spent"]
+    budget = full_run.tap.budget
+    assert budget.spent == stats_of_full_run["tokens_spent"]
+    assert sum(budget.requests_by_stream.values()) == stats_of_full_run["requests"]
+    assert budget.spent_by_stream["deals"] == 10 + 20  # /deals + /deals/archived
