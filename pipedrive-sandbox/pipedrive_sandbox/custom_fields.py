@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipedrive_sandbox import timefmt
-from pipedrive_sandbox.prng import hex_key
+from pipedrive_sandbox.prng import Draws, hex_key
 
 DAY = timefmt.SECONDS_PER_DAY
 
@@ -153,7 +153,7 @@ def build_custom_fields(seed: int, anchor: int) -> dict[str, list[CustomField]]:
     return fields
 
 
-def random_address(rng: random.Random) -> dict[str, Any]:
+def random_address(rng: random.Random | Draws) -> dict[str, Any]:
     locality, area, country, _, postal = rng.choice(_CITIES)
     route = rng.choice(_STREETS)
     number = str(rng.randint(1, 240))

@@ -9,9 +9,12 @@ from __future__ import annotations
 import hashlib
 import random
 import zlib
+from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
+T = TypeVar("T")
 _MASK64 = (1 << 64) - 1
 _GOLDEN = 0x9E3779B97F4A7C15
 
@@ -35,8 +38,66 @@ def uniform(seed: int, kind: str, salt: str, ids: np.ndarray) -> np.ndarray:
 
 
 def record_rng(seed: int, kind: str, record_id: int, salt: str = "") -> random.Random:
-    """A ``random.Random`` seeded from (seed, kind, id, salt): the per-record value generator."""
+    """A ``random.Random`` seeded from (seed, kind, id, salt), for small one-off catalogs."""
     return random.Random((seed << 96) ^ (_salt_code(kind + salt) << 64) ^ record_id)  # noqa: S311
+
+
+class Draws:
+    """Random draws taken from one 512-bit hash: about 10x cheaper per record than seeding a
+    ``random.Random``, which matters when a page builds 500 records. Same method names as
+    ``random.Random`` for the few draws records need; each draw consumes the bits it uses.
+    """
+
+    __slots__ = ("_bits",)
+
+    def __init__(self, bits: int) -> None:
+        self._bits = bits
+
+    def getrandbits(self, k: int) -> int:
+        """``k`` random bits."""
+        value = self._bits & ((1 << k) - 1)
+        self._bits >>= k
+        return value
+
+    def _below(self, n: int) -> int:
+        self._bits, value = divmod(self._bits, n)
+        return value
+
+    def random(self) -> float:
+        """A float in [0, 1) with 16 bits of resolution."""
+        return self.getrandbits(16) / 65536
+
+    def randint(self, a: int, b: int) -> int:
+        """An integer in [a, b]."""
+        return a + self._below(b - a + 1)
+
+    def randrange(self, start: int, stop: int, step: int = 1) -> int:
+        """An integer of ``range(start, stop, step)``."""
+        return start + step * self._below((stop - start + step - 1) // step)
+
+    def choice(self, seq: Sequence[T]) -> T:
+        """One element."""
+        return seq[self._below(len(seq))]
+
+    def sample(self, seq: Sequence[T], k: int) -> list[T]:
+        """``k`` distinct elements."""
+        pool = list(seq)
+        return [pool.pop(self._below(len(pool))) for _ in range(k)]
+
+    def weighted(self, values: Sequence[T], weights: Sequence[int]) -> T:
+        """One element, chosen with integer weights."""
+        point = self._below(sum(weights))
+        for value, weight in zip(values, weights, strict=True):
+            if point < weight:
+                return value
+            point -= weight
+        raise AssertionError("unreachable")
+
+
+def record_draws(seed: int, kind: str, record_id: int) -> Draws:
+    """The draws of one record: a pure function of (seed, kind, id)."""
+    digest = hashlib.blake2b(f"{seed}:{kind}:{record_id}".encode(), digest_size=64).digest()
+    return Draws(int.from_bytes(digest, "little"))
 
 
 def mix(seed: int, *parts: object) -> int:

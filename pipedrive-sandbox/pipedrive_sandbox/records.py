@@ -10,7 +10,6 @@ here and removed by the API layer unless asked for.
 
 from __future__ import annotations
 
-import random
 import re
 from typing import Any
 
@@ -24,7 +23,7 @@ from pipedrive_sandbox.custom_fields import (
     generate_values,
     random_address,
 )
-from pipedrive_sandbox.prng import mix, record_rng
+from pipedrive_sandbox.prng import Draws, mix, record_draws
 
 DAY = timefmt.SECONDS_PER_DAY
 MARKETING_STATUSES = ("subscribed", "no_consent", "unsubscribed", "archived")
@@ -74,7 +73,7 @@ class RecordFactory:
         row = record_id - 1
         return {name: array.item(row) for name, array in self.columns[kind].arrays.items()}
 
-    def _custom(self, kind: str, rng: random.Random, around: int) -> dict[str, Any]:
+    def _custom(self, kind: str, rng: Draws, around: int) -> dict[str, Any]:
         pools = self.pools[kind]
         return generate_values(pools, rng.getrandbits(16 * len(pools)), self.refs, around)
 
@@ -116,7 +115,7 @@ class RecordFactory:
     def person(self, person_id: int) -> dict[str, Any]:
         """A seeded person."""
         c = self._col("persons", person_id)
-        rng = record_rng(self.seed, "persons", person_id)
+        rng = record_draws(self.seed, "persons", person_id)
         source_id = person_id
         if person_id > 10 and rng.random() < 0.01:
             source_id = person_id - rng.randint(1, 10)  # entered twice: a duplicate person
@@ -147,9 +146,9 @@ class RecordFactory:
         }
 
     def _emails(
-        self, rng: random.Random, org_id: int, first: str, last: str, source_id: int
+        self, rng: Draws, org_id: int, first: str, last: str, source_id: int
     ) -> list[dict[str, Any]]:
-        count = rng.choices((0, 1, 2, 3), weights=(12, 58, 22, 8))[0]
+        count = rng.weighted((0, 1, 2, 3), (12, 58, 22, 8))
         local = f"{first}.{last}" if last else first
         domains = [self.organization_domain(org_id)] if org_id else []
         domains += [names.FREE_MAIL[source_id % len(names.FREE_MAIL)], "mail.example"]
@@ -159,8 +158,8 @@ class RecordFactory:
             for i in range(min(count, len(domains)))
         ]
 
-    def _phones(self, rng: random.Random) -> list[dict[str, Any]]:
-        count = rng.choices((0, 1, 2, 3), weights=(25, 50, 20, 5))[0]
+    def _phones(self, rng: Draws) -> list[dict[str, Any]]:
+        count = rng.weighted((0, 1, 2, 3), (25, 50, 20, 5))
         labels = rng.sample(("work", "home", "mobile", "other"), count)
         return [
             {
@@ -175,7 +174,7 @@ class RecordFactory:
     def organization(self, org_id: int) -> dict[str, Any]:
         """A seeded organization."""
         c = self._col("organizations", org_id)
-        rng = record_rng(self.seed, "organizations", org_id)
+        rng = record_draws(self.seed, "organizations", org_id)
         address = self._org_address(rng)
         return {
             "id": org_id,
@@ -198,7 +197,7 @@ class RecordFactory:
         }
 
     @staticmethod
-    def _org_address(rng: random.Random) -> dict[str, Any] | None:
+    def _org_address(rng: Draws) -> dict[str, Any] | None:
         if rng.random() < 0.3:
             return None
         address = random_address(rng)
@@ -208,7 +207,7 @@ class RecordFactory:
     def deal(self, deal_id: int) -> dict[str, Any]:
         """A seeded deal; times and status follow its columns."""
         c = self._col("deals", deal_id)
-        rng = record_rng(self.seed, "deals", deal_id)
+        rng = record_draws(self.seed, "deals", deal_id)
         closed_as = STATUSES[c["status"]]
         won = c["close"] if closed_as == "won" else 0
         lost = c["close"] if closed_as == "lost" else 0
@@ -262,7 +261,7 @@ class RecordFactory:
     def activity(self, activity_id: int) -> dict[str, Any]:
         """A seeded activity."""
         c = self._col("activities", activity_id)
-        rng = record_rng(self.seed, "activities", activity_id)
+        rng = record_draws(self.seed, "activities", activity_id)
         key = ACTIVITY_TYPE_KEYS[c["type"]]
         meeting = key in ("meeting", "product_demo")
         duration = rng.choice(("00:30:00", "01:00:00", "00:15:00")) if c["has_time"] else None
@@ -306,7 +305,7 @@ class RecordFactory:
     def note(self, note_id: int) -> dict[str, Any]:
         """A seeded note (API v1 shape, without related objects)."""
         c = self._col("notes", note_id)
-        rng = record_rng(self.seed, "notes", note_id)
+        rng = record_draws(self.seed, "notes", note_id)
         return {
             "id": note_id,
             "active_flag": not c["deleted"],
