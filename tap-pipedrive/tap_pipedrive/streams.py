@@ -63,6 +63,7 @@ class FieldsStream(PipedriveStream):
     schema and record conversion use the same definitions as this stream's records."""
 
     primary_keys = ("field_code",)
+    page_size = 500  # field lists are short: one call, whatever page_size the lists use
 
     def build_schema(self) -> dict[str, Any]:
         """Field definitions in API v2 naming, plus ``readable_name``."""

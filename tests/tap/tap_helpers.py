@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import io
 import json
 import subprocess
@@ -87,7 +88,7 @@ def run_tap(
     buffer = io.TextIOWrapper(io.BytesIO(), encoding="utf-8")
     stderr = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(stderr):
-        tap = TapPipedrive(config=config, state=state, catalog=catalog)
+        tap = TapPipedrive(config=config, state=copy.deepcopy(state), catalog=catalog)
         tap.run_sync()
         buffer.flush()
     buffer.seek(0)
