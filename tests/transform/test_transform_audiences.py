@@ -88,6 +88,19 @@ def test_repeat_customers_match_the_reference(build_history: BuildHistory) -> No
     assert "rc_second_win_later" in second, "the second win happened between the builds"
 
 
+def test_audience_members_union_the_audiences(build_history: BuildHistory) -> None:
+    for build in build_history.builds:
+        actual = [(row["audience"], row["member_id"]) for row in build.members]
+        assert len(actual) == len(set(actual))
+        assert set(actual) == scenario.reference_members(build.cdp, build.as_of), build.as_of
+        kinds = {row["audience"]: row["member_kind"] for row in build.members}
+        assert kinds == {
+            "engaged_deals": "deal",
+            "slipping_subscribers": "person",
+            "repeat_customers": "person",
+        }
+
+
 def _stints(build: Build) -> set[tuple]:
     return {
         (

@@ -90,12 +90,13 @@ class DbtProject:
 
 @dataclass(frozen=True)
 class Build:
-    """One build: the CDP it read, dbt's output, the audiences and memberships it wrote."""
+    """One build: the CDP it read, dbt's output, the audience tables it wrote."""
 
     as_of: dt.datetime
     cdp: scenario.Cdp
     output: str
     audiences: dict[str, list[dict[str, Any]]]
+    members: list[dict[str, Any]]
     membership: list[dict[str, Any]]
 
 
@@ -114,6 +115,7 @@ class BuildHistory:
             cdp=cdp.copy(),
             output=output,
             audiences={name: self.project.rows(name) for name in AUDIENCES},
+            members=self.project.rows("audience_members"),
             membership=self.project.rows("audience_membership"),
         )
         self.builds.append(snapshot)

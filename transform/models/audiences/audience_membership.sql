@@ -1,17 +1,9 @@
 {#
   Who entered and left each audience, one row per (audience, member, stint).
-  Each build compares the audiences as of this build with the open stints of the previous
-  builds, and writes only the difference: stints to close and stints to open. Definition and
-  guarantees: audience_membership.yml.
-
-  To track a new audience, add its model here: name, member kind and the id column.
+  Each build compares audience_members (the audiences at this build's as_of) with the open
+  stints of the previous builds, and writes only the difference: stints to close and stints
+  to open. Definition and guarantees: audience_membership.yml.
 #}
-{%- set audiences = [
-    {'name': 'engaged_deals', 'member_kind': 'deal', 'id_column': 'deal_id'},
-    {'name': 'slipping_subscribers', 'member_kind': 'person', 'id_column': 'person_id'},
-    {'name': 'repeat_customers', 'member_kind': 'person', 'id_column': 'person_id'},
-] -%}
-
 {{ config(
     materialized='incremental',
     unique_key='membership_id',
@@ -35,14 +27,7 @@
 
 with current_members as (
 
-    {% for audience in audiences %}
-    select distinct
-        cast('{{ audience.name }}' as {{ dbt.type_string() }}) as audience,
-        cast('{{ audience.member_kind }}' as {{ dbt.type_string() }}) as member_kind,
-        cast({{ audience.id_column }} as {{ dbt.type_string() }}) as member_id
-    from {{ ref(audience.name) }}
-    {% if not loop.last %}union all{% endif %}
-    {% endfor %}
+    select * from {{ ref('audience_members') }}
 
 ),
 
@@ -51,7 +36,7 @@ with current_members as (
 previous_stints as (
 
     select * from {{ this }}
-    where audience in {{ string_list(audiences | map(attribute='name') | list) }}
+    where audience in {{ string_list(tracked_audiences() | map(attribute='name') | list) }}
 
 ),
 
