@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import json
 import uuid
 from typing import Any
 
@@ -20,9 +21,14 @@ _Y2000, _Y2100 = 946_684_800, 4_102_444_800  # plausible epoch seconds of a tabl
 _JSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
 
 
+_INT64 = 2**63
+
+
 def _default(value: Any) -> Any:
     if isinstance(value, decimal.Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        if value == value.to_integral_value() and abs(value) < _INT64:
+            return int(value)
+        return float(value)
     if isinstance(value, dt.date | dt.time):
         return value.isoformat()
     raise TypeError(type(value).__name__)
@@ -33,12 +39,36 @@ def dumps(value: Any) -> bytes:
 
     PostgreSQL cannot store NUL in text or jsonb, so it is dropped for every database alike.
     """
-    return orjson.dumps(value, default=_default, option=_JSON_OPTIONS).replace(b"\\u0000", b"")
+    text = orjson.dumps(value, default=_default, option=_JSON_OPTIONS)
+    if b"\\u0000" in text:
+        text = orjson.dumps(_without_nul(value), default=_default, option=_JSON_OPTIONS)
+    return text
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    return value
 
 
 def canonical(value: Any) -> Any:
-    """The value as it reads back from the database's JSON column."""
+    """The value as it reads back from the database's JSON column.
+
+    Raises TypeError for values JSON columns cannot hold (integers beyond 64 bits).
+    """
     return orjson.loads(dumps(value))
+
+
+def raw_json(value: Any) -> Any:
+    """Any record as JSON-compatible data, for keeping it verbatim in ``rejected_records``."""
+    try:
+        return canonical(value)
+    except TypeError:
+        return json.loads(json.dumps(_without_nul(value), default=str, sort_keys=True))
 
 
 def parse_time(value: Any) -> dt.datetime | None:

@@ -287,4 +287,5 @@ def _lower_set(values: list[Any]) -> frozenset[str]:
 
 
 def _error(setting: str, problem: str) -> ConfigValidationError:
-    return ConfigValidationError(f"Invalid setting `{setting}`: {problem}", errors=[problem])
+    message = f"Invalid setting `{setting}`: {problem}"
+    return ConfigValidationError(message, errors=[message])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -22,7 +23,7 @@ from singer_sdk.sinks import BatchSink
 
 from target_cdp import bulk
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
-from target_cdp.records import canonical, dumps, parse_time, time_text, version_time
+from target_cdp.records import canonical, parse_time, raw_json, time_text, version_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -149,8 +150,9 @@ class CDPSink(BatchSink):
         """Store rejected records (each distinct raw record once)."""
         rows: dict[str, dict] = {}
         for item, reason in rejected:
-            raw = canonical(item.record)
-            key = hashlib.sha256(self.stream_name.encode() + b"\n" + dumps(raw)).hexdigest()
+            raw = raw_json(item.record)
+            text = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
+            key = hashlib.sha256(self.stream_name.encode() + b"\n" + text).hexdigest()
             record_key = raw.get(self.key_properties[0]) if self.key_properties else None
             rows[key] = {
                 "rejection_key": key,
@@ -215,12 +217,17 @@ class PipedriveObjectSink(CDPSink):
                 continue
             pid = item.record["id"]
             update_time = parse_time(item.record.get("update_time"))
+            try:
+                new = canonical(item.record)
+            except TypeError as exc:
+                rejected.append((item, f"cannot be stored as JSON: {exc}"))
+                continue
             previous = latest.get(pid)
             if previous is not None:
                 counts[self.stream_name]["unchanged"] += 1  # an older copy in the same batch
                 if _older(update_time, previous[2]):
                     continue
-            latest[pid] = (item, canonical(item.record), update_time)
+            latest[pid] = (item, new, update_time)
         self.reject(conn, rejected, counts)
         stored = self.load_snapshots(conn, latest)
         changes: list[Change] = []

@@ -56,10 +56,14 @@ class ReferenceSink(CDPSink):
         rejected, latest = [], {}
         for item in items:
             reason = item.rejection or self.check(item.record)
+            try:
+                record = canonical(item.record)
+            except TypeError as exc:
+                reason = reason or f"cannot be stored as JSON: {exc}"
             if reason:
                 rejected.append((item, reason))
             else:
-                latest[item.record[self.key_field]] = self.row(canonical(item.record), item.version)
+                latest[item.record[self.key_field]] = self.row(record, item.version)
         self.reject(conn, rejected, counts)
         key_columns = list(self.table.primary_key.columns)
         stored: dict[Any, dict] = {}

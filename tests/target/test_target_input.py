@@ -1,0 +1,126 @@
+"""Bad input loses nothing; bad config and database errors fail with one clear line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import pytest
+from target_cdp.database import CDPDatabaseError
+from target_messages import deal, person, record, run_target, schema, stream_of, ts
+
+
+def test_bad_records_are_rejected_and_the_run_goes_on(cdp, caplog):
+    messages = [
+        schema("persons"),
+        record("persons", person(1, "a@acme.io")),
+        record("persons", {**person(2, "b@acme.io"), "id": "two"}),  # schema: id not an integer
+        record("persons", person(3, "c@acme.io", update_time="2026-13-45T99:00:00Z")),
+        record("persons", {k: v for k, v in person(4, "d@acme.io").items() if k != "id"}),
+        schema("deals"),
+        record("deals", deal(1, value=1e40)),
+        schema("leads"),
+        record("leads", {"id": 1, "value": "x"}),
+        record("leads", {"id": 2, "value": "y"}),
+    ]
+    with caplog.at_level(logging.WARNING):
+        cdp.run(messages)
+    assert [p["pipedrive_person_id"] for p in cdp.rows("people")] == [1]
+    assert cdp.rows("deals") == []
+    rejected = cdp.rows("rejected_records", order_by="stream, record_key")
+    reasons = {(r["stream"], r["record_key"]): r["reason"] for r in rejected}
+    assert "does not match the stream schema" in reasons["persons", "two"]
+    assert "update_time is not an RFC 3339 timestamp" in reasons["persons", "3"]
+    assert "missing key properties ['id']" in reasons["persons", None]
+    assert "value is out of range" in reasons["deals", "1"]
+    assert reasons["leads", "1"] == "unknown stream 'leads': target-cdp does not load this stream"
+    assert (
+        next(r for r in rejected if r["record_key"] == "3")["raw_record"]["update_time"]
+        == "2026-13-45T99:00:00Z"
+    )
+    assert sum("Unknown stream 'leads'" in m for m in caplog.messages) == 1
+    [run] = cdp.rows("sync_runs")
+    assert run["counts"]["persons"]["rejected"] == 3
+    assert run["counts"]["leads"]["rejected"] == 2
+    cdp.run(messages)
+    assert len(cdp.rows("rejected_records")) == len(rejected)
+
+
+def test_migration_adds_missing_columns_and_tables_without_losing_rows(cdp):
+    cdp.run(stream_of("persons", [person(1, "a@acme.io")]))
+    cdp.execute("alter table {s}.people drop column pipedrive_deleted_at")
+    cdp.execute("alter table {s}.activities drop column pipedrive_deal_id")
+    cdp.execute("drop table {s}.identity_conflicts")
+    cdp.run(
+        stream_of(
+            "persons",
+            [person(2, "b@acme.io"), person(1, "a@acme.io", is_deleted=True, update_time=ts(1))],
+        )
+    )
+    rows = {p["pipedrive_person_id"]: p for p in cdp.rows("people")}
+    assert sorted(rows) == [1, 2]
+    assert rows[1]["pipedrive_deleted_at"] is not None
+    assert "pipedrive_deal_id" in cdp.rows("activities")[0]
+    assert cdp.rows("identity_conflicts") == []
+
+
+def test_database_error_rolls_back_the_batch_and_emits_no_state(make_pg_cdp):
+    cdp = make_pg_cdp()
+    cdp.migrate()
+    cdp.execute("alter table {s}.deals add constraint no_boom check (title <> 'boom')")
+    messages = [
+        *stream_of("persons", [person(1, "a@acme.io")]),
+        *stream_of("deals", [deal(1, person_id=1), deal(2, person_id=1, title="boom")]),
+        {"type": "STATE", "value": {"bookmarks": {"deals": ts(0)}}},
+    ]
+    with pytest.raises(
+        CDPDatabaseError, match=r"writing a batch of stream 'deals'.*no_boom"
+    ) as error:
+        cdp.run(messages)
+    assert "\n" not in str(error.value)
+    assert len(cdp.rows("people")) == 1  # the persons batch was committed before
+    assert cdp.rows("deals") == []
+    assert cdp.rows("pipedrive_records", where="stream = 'deals'") == []
+    assert [a for a in cdp.rows("activities") if a["source_record"].startswith("deal")] == []
+    [run] = cdp.rows("sync_runs")
+    assert run["status"] == "failed"
+    assert "no_boom" in run["error"]
+    cdp.execute("alter table {s}.deals drop constraint no_boom")
+    assert cdp.run(messages) == [{"bookmarks": {"deals": ts(0)}}]
+    assert len(cdp.rows("deals")) == 2
+
+
+def test_passwords_never_reach_errors_or_logs(caplog):
+    url = "postgresql+psycopg://postgres:s3cret-pw@127.0.0.1:1/nowhere"
+    with caplog.at_level(logging.DEBUG), pytest.raises(CDPDatabaseError) as error:
+        run_target({"database_url": url}, stream_of("persons", [person(1, "a@acme.io")]))
+    assert "s3cret-pw" not in str(error.value)
+    assert "postgres:***@127.0.0.1:1" in str(error.value)
+    assert "s3cret-pw" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("config", "expected"),
+    [
+        ({"merge_strategy": "merge_everything"}, "merge_everything"),
+        ({"database_url": "mysql://x@y/z"}, "Invalid setting `database_url`"),
+        ({"blocked_identifiers": ["(unclosed"]}, "Invalid setting `blocked_identifiers`"),
+        ({"max_associations": 0}, "max_associations"),
+    ],
+)
+def test_bad_config_fails_with_a_clear_message(tmp_path, config, expected):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(config))
+    result = subprocess.run(
+        [sys.executable, "-m", "target_cdp", "--config", str(path)],
+        input="",
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert expected in result.stderr
+    assert "Traceback" not in result.stderr
