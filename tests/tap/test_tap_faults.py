@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from collections import defaultdict
 import signal
@@ -9,6 +11,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from pipedrive_sandbox.testing import start_sandbox
 from tap_helpers import TAP_EXECUTABLE, catalog_for, run_tap, sandbox_config
 
 STREAMS = ("persons", "organizations", "deals", "activities", "notes", "users", "stages")
@@ -77,21 +80,34 @@ def test_killed_tap_resumes_from_its_last_state(sandbox: Any, tmp_path: Path) ->
     assert len(resumed.ids("deals")) < len(clean.ids("deals")), "deals had finished before the kill"
 
 
-def test_notes_updated_while_paging_are_not_lost(sandbox: Any) -> None:
+def test_notes_updated_while_paging_are_not_lost() -> None:
+    """Offset paging shifts when rows move: two notes of the second being paged are updated
+    between two pages, so a plain offset would skip a note. The tap re-reads that second."""
     from tap_pipedrive.tap import TapPipedrive  # noqa: PLC0415
 
-    config = sandbox_config(sandbox, page_size=5, start_date="2000-01-01")
-    stream = TapPipedrive(config=config).streams["notes"]
-    expected = {n["id"] for n in sandbox.control.dataset("notes") if n["active_flag"]}
-    seen: list[int] = []
-    records = stream.get_records(None)
-    for record in records:
-        seen.append(record["id"])
-        if len(seen) == 7:
-            # Two already-read notes move to the end of the update_time order: every later
-            # note shifts left, which plain offset paging would skip over.
-            sandbox.control.advance_clock(5)
-            sandbox.control.update("notes", seen[0], {"content": "<p>edited</p>"})
-            sandbox.control.update("notes", seen[5], {"content": "<p>edited too</p>"})
-    assert set(seen) == expected
-    assert seen.count(seen[0]) == 2, "the edited note is read again at its new time"
+    with start_sandbox(seed=11, scale=300, burst_limit=0, frozen_clock=True) as sandbox:
+        control = sandbox.control
+        control.advance_clock(10)
+        group = [n["id"] for n in control.dataset("notes") if n["active_flag"]][:6]
+        for note_id in group:  # one frozen second: six notes share their update_time
+            control.update("notes", note_id, {"content": f"<p>{note_id}</p>"})
+        start = control.get("notes", group[0])["update_time"].replace(" ", "T") + "Z"
+        config = sandbox_config(sandbox, page_size=2, start_date=start)
+        tap = TapPipedrive(config=config, catalog=catalog_for(config, {"notes"}))
+        stream = tap.streams["notes"]
+        shape = stream.post_process
+        seen: list[int] = []
+
+        def watch(row: dict[str, Any], context: Any = None) -> Any:
+            seen.append(row["id"])
+            if len(seen) == 3:
+                control.advance_clock(5)
+                control.update("notes", seen[0], {"content": "<p>moved</p>"})
+                control.update("notes", seen[1], {"content": "<p>moved too</p>"})
+            return shape(row, context)
+
+        stream.post_process = watch  # type: ignore[method-assign]
+        with contextlib.redirect_stdout(io.TextIOWrapper(io.BytesIO())):
+            tap.run_sync()
+    assert sorted(set(seen)) == sorted(group)
+    assert seen[-2:] == sorted(seen[:2]), "the two updated notes come again at their new time"
