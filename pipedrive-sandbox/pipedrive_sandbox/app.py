@@ -13,7 +13,7 @@ from http import HTTPStatus
 
 import orjson
 
-from pipedrive_sandbox import api_v1, api_v2, control
+from pipedrive_sandbox import api_history, api_v1, api_v2, api_writes, control
 from pipedrive_sandbox.auth import identify
 from pipedrive_sandbox.clock import SandboxClock, default_anchor
 from pipedrive_sandbox.config import SandboxConfig
@@ -61,6 +61,16 @@ def build_router() -> Router:
     router.add("v1", "GET", "/users", api_v1.list_users)
     router.add("v1", "GET", "/users/me", api_v1.current_user)
     router.add("v1", "GET", "/activityTypes", api_v1.list_activity_types)
+    router.add("v1", "GET", "/recents", api_history.list_recents)
+    router.add("v1", "GET", "/persons/{id}/changelog", api_history.person_changelog)
+    router.add("v1", "GET", "/deals/{id}/changelog", api_history.deal_changelog)
+    for collection in ("/persons", "/organizations", "/deals", "/activities"):
+        router.add("v2", "POST", collection, api_writes.create_entity)
+        router.add("v2", "PATCH", f"{collection}/{{id}}", api_writes.update_entity)
+        router.add("v2", "DELETE", f"{collection}/{{id}}", api_writes.delete_entity)
+    router.add("v1", "POST", "/notes", api_writes.create_note)
+    router.add("v1", "PUT", "/notes/{id}", api_writes.update_note)
+    router.add("v1", "DELETE", "/notes/{id}", api_writes.delete_note)
     return router
 
 

@@ -101,8 +101,12 @@ class Store:
     # --- sorted keys ----------------------------------------------------------------------------
 
     def cached(self, kind: str, key: Hashable, build: Callable[[], np.ndarray]) -> np.ndarray:
-        """An index array cached until the next change to ``kind`` (small LRU)."""
-        cache_key = (kind, key, self.versions[kind])
+        """An index array cached until the next change to ``kind`` (small LRU).
+
+        ``kind`` may be ``"*"`` for indexes over every kind (invalidated by any change).
+        """
+        version = tuple(self.versions.values()) if kind == "*" else self.versions[kind]
+        cache_key = (kind, key, version)
         with self.lock:
             found = self._keys.get(cache_key)
             if found is not None:

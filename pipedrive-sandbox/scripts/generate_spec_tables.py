@@ -53,6 +53,21 @@ SERVED_GETS: dict[str, tuple[str, ...]] = {
 }
 
 
+# The write operations whose JSON bodies the sandbox validates: (version, METHOD, path).
+SERVED_WRITES: tuple[tuple[str, str, str], ...] = (
+    ("v2", "POST", "/persons"),
+    ("v2", "PATCH", "/persons/{id}"),
+    ("v2", "POST", "/organizations"),
+    ("v2", "PATCH", "/organizations/{id}"),
+    ("v2", "POST", "/deals"),
+    ("v2", "PATCH", "/deals/{id}"),
+    ("v2", "POST", "/activities"),
+    ("v2", "PATCH", "/activities/{id}"),
+    ("v1", "POST", "/notes"),
+    ("v1", "PUT", "/notes/{id}"),
+)
+
+
 def load_spec(spec_dir: Path, version: str) -> dict[str, Any]:
     """Parse one vendored spec file (``v1.yaml`` or ``v2.yaml``)."""
     with (spec_dir / f"{version}.yaml").open(encoding="utf-8") as handle:
@@ -98,11 +113,54 @@ def query_parameters(
     return table
 
 
+def _resolve(spec: dict[str, Any], node: Any) -> Any:
+    while isinstance(node, dict) and "$ref" in node:
+        target: Any = spec
+        for part in node["$ref"].lstrip("#/").split("/"):
+            target = target[part]
+        node = target
+    return node
+
+
+def _body_properties(
+    spec: dict[str, Any], schema: dict[str, Any]
+) -> tuple[dict[str, Any], list[str]]:
+    schema = _resolve(spec, schema)
+    properties: dict[str, Any] = {}
+    required = list(schema.get("required", []))
+    for part in schema.get("allOf", []):
+        sub_properties, sub_required = _body_properties(spec, part)
+        properties |= sub_properties
+        required += sub_required
+    for name, raw in schema.get("properties", {}).items():
+        prop = _resolve(spec, raw)
+        entry: dict[str, Any] = {
+            "type": prop.get("type", "object" if "properties" in prop else "any")
+        }
+        for key in ("enum", "format", "nullable"):
+            if key in prop:
+                entry[key] = prop[key]
+        properties[name] = entry
+    return properties, required
+
+
+def request_bodies(specs: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """``(version, METHOD, path) -> {"fields": {name: spec}, "required": [...]}`` for writes."""
+    table: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for version, method, path in SERVED_WRITES:
+        operation = specs[version]["paths"][path][method.lower()]
+        content = operation["requestBody"]["content"]["application/json"]["schema"]
+        properties, required = _body_properties(specs[version], content)
+        table[(version, method, path)] = {"fields": properties, "required": sorted(set(required))}
+    return table
+
+
 def render(spec_dir: Path) -> str:
     """The full text of ``spec_tables.py``."""
     specs = {version: load_spec(spec_dir, version) for version in ("v1", "v2")}
     costs = pprint.pformat(token_costs(specs), width=100, sort_dicts=False)
     params = pprint.pformat(query_parameters(specs), width=100, sort_dicts=False)
+    bodies = pprint.pformat(request_bodies(specs), width=100, sort_dicts=False)
     return (
         '"""Tables distilled from spec/pipedrive-openapi/*.yaml. GENERATED: do not edit.\n\n'
         "Regenerate with ``python pipedrive-sandbox/scripts/generate_spec_tables.py``.\n"
@@ -111,7 +169,9 @@ def render(spec_dir: Path) -> str:
         "# (api version, HTTP method, path template) -> x-token-cost\n"
         f"TOKEN_COSTS: dict[tuple[str, str, str], int] = {costs}\n\n"
         "# (api version, path template) -> operationId and query parameters of served GETs\n"
-        f"QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {params}\n"
+        f"QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {params}\n\n"
+        "# (api version, HTTP method, path template) -> JSON body fields of served writes\n"
+        f"REQUEST_BODIES: dict[tuple[str, str, str], dict[str, Any]] = {bodies}\n"
     )
 
 
