@@ -203,8 +203,12 @@ class PipedriveStream(RESTStream[Any]):
         status = response.status_code
         path = urlparse(response.url).path
         if status == 429:  # noqa: PLR2004
-            if daily_tokens_remaining(headers) == 0:
-                msg = "Pipedrive's daily token budget is spent (429, 0 tokens remaining)"
+            daily = daily_tokens_remaining(headers)
+            if daily is not None and daily < self._request_cost:
+                msg = (
+                    f"Pipedrive's daily token budget is spent (429 with {daily:.0f} tokens "
+                    f"left, the call costs {self._request_cost})"
+                )
                 raise BudgetExhausted(msg)
             raise RateLimited(f"429 Too Many Requests for GET {path}", retry_after_seconds(headers))
         self._pipedrive.budget.charge(self.name, self._request_cost)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 from collections.abc import Sequence
 from functools import cached_property
@@ -277,7 +278,10 @@ class TapPipedrive(Tap):
     def discover_streams(self) -> Sequence[Stream]:
         """Every stream; schemas (and field definitions) are fetched lazily, once per run."""
         self._field_streams = {cls.name: cls(self) for cls in FIELD_STREAMS}
-        return [*self._field_streams.values(), *(cls(self) for cls in OTHER_STREAMS)]
+        streams = [*self._field_streams.values(), *(cls(self) for cls in OTHER_STREAMS)]
+        for stream in streams:
+            stream.logger.addFilter(_REPORTED_ELSEWHERE)
+        return streams
 
     def custom_field_set(self, field_stream_name: str) -> CustomFieldSet:
         """The custom fields described by one field stream (fetched on first use)."""
@@ -347,6 +351,20 @@ class TapPipedrive(Tap):
         command = super().get_singer_command()
         command.__class__ = PipedriveCommand
         return command
+
+
+class _ReportedElsewhere(logging.Filter):
+    """Drops the SDK's "An unhandled error occurred while syncing" line for errors the tap
+    reports itself in one line (a spent budget is not even an error)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        active = sys.exc_info()[1]
+        return not (
+            isinstance(active, PipedriveError) and record.msg.startswith("An unhandled error")
+        )
+
+
+_REPORTED_ELSEWHERE = _ReportedElsewhere()
 
 
 def _load_json(text: str) -> dict:
