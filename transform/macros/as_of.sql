@@ -1,25 +1,31 @@
 {#
   The evaluation time of every audience, as a SQL timestamptz literal.
 
-  var('as_of') may be an ISO 8601 string ("2026-03-01T00:00:00Z", "2026-03-01 12:00:00+02:00";
-  no offset means UTC) or a timestamp parsed by YAML from --vars. Unset, it is the start of this
-  dbt invocation (run_started_at), so every model of one build sees the same instant.
+  var('as_of') may be an ISO 8601 string ("2026-03-01T00:00:00Z", "2026-03-01 12:00:00+02:00",
+  "2026-03-01"; no offset means UTC) or a timestamp or date parsed by YAML from --vars. Unset,
+  it is the start of this dbt invocation (run_started_at), so every model of one build sees the
+  same instant.
 #}
 {% macro as_of() -%}
   {%- set value = var('as_of', none) -%}
+  {%- set iso_pattern = '^\\d{4}-\\d{2}-\\d{2}([T ]\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,6})?)?)?([Zz]|[+-]\\d{2}(:?\\d{2})?)?$' -%}
   {%- if value is none or value == '' -%}
     {%- set moment = run_started_at -%}
-  {%- elif value is string -%}
+  {%- elif value is string and modules.re.match(iso_pattern, value.strip()) -%}
     {%- set text = value.strip() -%}
-    {%- if text.endswith('Z') or text.endswith('z') -%}
+    {%- if text[-1] in 'Zz' -%}
       {%- set text = text[:-1] ~ '+00:00' -%}
     {%- endif -%}
     {%- set moment = modules.datetime.datetime.fromisoformat(text) -%}
-  {%- elif value.isoformat is defined -%}
+  {%- elif value.hour is defined -%}
     {%- set moment = value -%}
+  {%- elif value.isoformat is defined and value is not string -%}
+    {#- A bare YAML date: midnight UTC. -#}
+    {%- set moment = modules.datetime.datetime(value.year, value.month, value.day) -%}
   {%- else -%}
     {{ exceptions.raise_compiler_error(
-        "var 'as_of' must be an ISO 8601 timestamp such as 2026-03-01T00:00:00Z, got " ~ value
+        "var 'as_of' must be an ISO 8601 timestamp such as 2026-03-01T00:00:00Z, got '"
+        ~ value ~ "'"
     ) }}
   {%- endif -%}
   {%- if moment.tzinfo is none -%}

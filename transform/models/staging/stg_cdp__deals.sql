@@ -24,7 +24,7 @@ renamed as (
         attributes,
 
         -- Pipedrive's own "deleted" status means deleted even if the marker lags behind.
-        coalesce(is_deleted, false) or lower(status) = 'deleted' as is_deleted,
+        coalesce(is_deleted, false) or coalesce(lower(status) = 'deleted', false) as is_deleted,
         coalesce(is_archived, false) as is_archived,
 
         add_time as created_at,
