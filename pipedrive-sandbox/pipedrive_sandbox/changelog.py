@@ -21,7 +21,20 @@ _USER_AGENTS = {
 }
 # Record fields whose changelog key differs (v1 names).
 _FIELD_KEYS = {"emails": "email", "phones": "phone", "owner_id": "user_id"}
-_UNLOGGED = {"update_time", "add_time", "local_won_date", "local_lost_date", "local_close_date"}
+# Times that follow from another change (status, stage, archiving) are not rows of their own.
+_UNLOGGED = {
+    "update_time",
+    "add_time",
+    "won_time",
+    "lost_time",
+    "close_time",
+    "stage_change_time",
+    "archive_time",
+    "local_won_date",
+    "local_lost_date",
+    "local_close_date",
+    "marked_as_done_time",
+}
 
 
 def as_text(value: Any) -> str | None:
