@@ -17,7 +17,7 @@ from singer_sdk.authenticators import APIKeyAuthenticator, OAuthAuthenticator
 
 from tap_pipedrive.errors import AuthenticationError
 
-DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"
+DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL
 REFRESH_MARGIN_SECONDS = 60
 FRESH_TOKEN_SECONDS = 5
 
@@ -98,7 +98,10 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            msg = f"could not reach the OAuth token endpoint {self.auth_endpoint}: {type(exc).__name__}"
+            msg = (
+                f"could not reach the OAuth token endpoint {self.auth_endpoint}: "
+                f"{type(exc).__name__}"
+            )
             raise AuthenticationError(msg) from None
         try:
             body = response.json()

@@ -145,7 +145,11 @@ class PipedriveStream(RESTStream[Any]):
         """Cursor pagination, or None (single page) for unpaginated endpoints."""
         return CursorPaginator() if self.paginated else None
 
-    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+    def get_url_params(
+        self,
+        context: Context | None,  # noqa: ARG002 - subclasses use it
+        next_page_token: Any,
+    ) -> dict[str, Any]:
         """Page size, cursor and the stream's extra parameters."""
         params: dict[str, Any] = dict(self.extra_params)
         if self.paginated:
@@ -349,14 +353,16 @@ class IncrementalStream(PipedriveStream):
         state = self.stream_state
         partitions = self._partition_states()
         interval = float(self.config.get("reconciliation_interval_days", 7))
-        if reconciliation.PASS not in state and reconciliation.is_due(state, self.now, interval):
+        if reconciliation.IN_PROGRESS not in state and reconciliation.is_due(
+            state, self.now, interval
+        ):
             planned = reconciliation.begin_pass(state, partitions, self.now)
             self.logger.info(
                 "Reconciliation pass %s: reading '%s' in full to detect deleted records",
                 planned["version"],
                 self.name,
             )
-        in_pass = state.get(reconciliation.PASS)
+        in_pass = state.get(reconciliation.IN_PROGRESS)
         if in_pass is not None:
             self._stream_version = int(in_pass["version"])
             self._changes_since = in_pass.get("changes_since")
@@ -381,7 +387,7 @@ class IncrementalStream(PipedriveStream):
         """The sorted list from the bookmark; closes a reconciliation pass when it completes."""
         self._plan_once()
         yield from super().get_records(context)
-        in_pass = self.stream_state.get(reconciliation.PASS)
+        in_pass = self.stream_state.get(reconciliation.IN_PROGRESS)
         if in_pass is None or self.replication_method == REPLICATION_FULL_TABLE:
             return
         version = int(in_pass["version"])

@@ -235,24 +235,24 @@ def _identity(value: Any) -> Any:
     return value
 
 
+_OBJECT_CONVERTERS: dict[str, Converter] = {
+    "monetary": _object_converter(MONETARY_KEYS, frozenset({"value"})),
+    "daterange": _object_converter(DATERANGE_KEYS),
+    "time": _object_converter(TIME_KEYS),
+    "timerange": _object_converter(TIMERANGE_KEYS),
+    "address": _object_converter(ADDRESS_KEYS),
+    "double": _to_number,
+}
+
+
 def converter_for(field_type: str, options: Iterable[Mapping[str, Any]] | None) -> Converter:
     """Build the function that turns a raw API value of ``field_type`` into its record value."""
     if field_type == "enum":
         return _enum_converter(_option_labels(options))
     if field_type == "set":
         return _set_converter(_option_labels(options))
-    if field_type == "monetary":
-        return _object_converter(MONETARY_KEYS, frozenset({"value"}))
-    if field_type == "daterange":
-        return _object_converter(DATERANGE_KEYS)
-    if field_type == "time":
-        return _object_converter(TIME_KEYS)
-    if field_type == "timerange":
-        return _object_converter(TIMERANGE_KEYS)
-    if field_type == "address":
-        return _object_converter(ADDRESS_KEYS)
-    if field_type == "double":
-        return _to_number
+    if field_type in _OBJECT_CONVERTERS:
+        return _OBJECT_CONVERTERS[field_type]
     if field_type in _ID_TYPES:
         return _to_integer
     if field_type in _STRING_TYPES or field_type == "date":

@@ -13,7 +13,7 @@ from tap_pipedrive.budget import TokenBudget
 class PipedriveMetric(str, enum.Enum):
     """Metrics the tap adds to the SDK's (same METRIC log format)."""
 
-    TOKEN_COUNT = "pipedrive_token_count"
+    TOKEN_COUNT = "pipedrive_token_count"  # noqa: S105 - API tokens, not a secret
 
 
 def log_token_usage(

@@ -35,7 +35,7 @@ from typing import Any
 from tap_pipedrive.timestamps import format_utc, to_rfc3339
 
 TABLE_VERSION = "table_version"
-PASS = "reconciliation"
+IN_PROGRESS = "reconciliation"
 LAST_RECONCILED_AT = "last_reconciled_at"
 RECONCILED_VERSION = "reconciled_version"
 BOOKMARK_KEYS = ("replication_key", "replication_key_value", RECONCILED_VERSION)
@@ -75,7 +75,7 @@ def begin_pass(
     for state in partitions:
         for key in BOOKMARK_KEYS:
             state.pop(key, None)
-    stream_state[PASS] = reconciliation
+    stream_state[IN_PROGRESS] = reconciliation
     return reconciliation
 
 
@@ -91,7 +91,7 @@ def pass_complete(partition_states: Iterable[dict[str, Any]], version: int) -> b
 
 def complete_pass(stream_state: dict[str, Any], partition_states: Iterable[dict[str, Any]]) -> int:
     """Close the pass in progress; return its version, now the table's active version."""
-    reconciliation = stream_state.pop(PASS)
+    reconciliation = stream_state.pop(IN_PROGRESS)
     version = int(reconciliation["version"])
     stream_state[TABLE_VERSION] = version
     stream_state[LAST_RECONCILED_AT] = reconciliation["started_at"]

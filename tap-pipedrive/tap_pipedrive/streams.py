@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-from http import HTTPStatus
 from collections.abc import Iterable, Mapping
 from functools import cached_property
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import urlparse
 
@@ -146,7 +146,8 @@ class NoteFieldsStream(FieldsStream):
         ).to_dict()
 
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """v1 ``key``/``name``/``edit_flag`` → v2 ``field_code``/``field_name``/``is_custom_field``."""
+        """v1 ``key``/``name``/``edit_flag`` → v2 ``field_code``/``field_name``/
+        ``is_custom_field``."""
         field = super().normalize(
             {
                 **raw,
@@ -215,7 +216,9 @@ class ChangelogParent(V2IncrementalStream):
         return any(child.selected for child in self.child_streams)
 
     def generate_child_contexts(
-        self, record: dict[str, Any], context: Context | None
+        self,
+        record: dict[str, Any],
+        context: Context | None,  # noqa: ARG002 - one bookmark for all children
     ) -> Iterable[Context | None]:
         """One changelog fetch per object updated since the last run (none in a
         reconciliation pass for objects that did not change)."""

@@ -66,7 +66,9 @@ class TapPipedrive(Tap):
             "client_id",
             th.StringType,
             title="OAuth client ID",
-            description="Client ID of your Pipedrive OAuth app (with client_secret and refresh_token).",
+            description=(
+                "Client ID of your Pipedrive OAuth app (with client_secret and refresh_token)."
+            ),
         ),
         th.Property(
             "client_secret",
@@ -117,14 +119,18 @@ class TapPipedrive(Tap):
             th.IntegerType(minimum=1, maximum=500),
             default=500,
             title="Page size",
-            description="Records per request (Pipedrive allows 500; a call costs the same at any size).",
+            description=(
+                "Records per request (Pipedrive allows 500; a call costs the same at any size)."
+            ),
         ),
         th.Property(
             "include_custom_fields",
             th.BooleanType,
             default=True,
             title="Include custom fields",
-            description="Add each record's custom fields, by readable name, in a custom_fields object.",
+            description=(
+                "Add each record's custom fields, by readable name, in a custom_fields object."
+            ),
         ),
         th.Property(
             "daily_token_budget",
@@ -164,7 +170,9 @@ class TapPipedrive(Tap):
             th.NumberType(minimum=0),
             default=1.0,
             title="Retry base delay (seconds)",
-            description="First backoff wait after a transient failure; doubles per attempt, up to 60 s.",
+            description=(
+                "First backoff wait after a transient failure; doubles per attempt, up to 60 s."
+            ),
         ),
         th.Property(
             "user_agent",

@@ -35,25 +35,29 @@ def to_rfc3339(value: object) -> str | None:
     (``0000-00-00 00:00:00``), impossible dates (``2024-02-30``) and anything unparseable become
     None: a bad timestamp in one record must not stop a sync.
     """
-    if value is None or value == "":
-        return None
     if isinstance(value, dt.datetime):
         return format_utc(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or _SHAPE.match(value) is None:
         return None
-    match = _SHAPE.match(value)
-    if match is None:
-        return None
-    rest = value[19:]
-    if rest in {"Z", ""}:
-        # Fast path for the two forms Pipedrive normally sends; validate the calendar cheaply.
-        year, month, day = int(match[1]), int(match[2]), int(match[3])
-        if year == 0 or not (1 <= month <= 12) or not (1 <= day <= 28):  # noqa: PLR2004
-            return _slow_parse(value)
-        if int(match[4]) > 23 or int(match[5]) > 59 or int(match[6]) > 59:  # noqa: PLR2004
-            return None
+    if value[19:] in {"Z", ""} and _plausible(value):
+        # The two forms Pipedrive normally sends, with a calendar that needs no checking.
         return f"{value[:10]}T{value[11:19]}Z"
     return _slow_parse(value)
+
+
+def _plausible(value: str) -> bool:
+    """Year not 0, month 1-12, day 1-28, time in range: valid in every month.
+
+    The shape regex has checked that these are digits, so text comparison is numeric.
+    """
+    return (
+        value[:4] != "0000"
+        and "01" <= value[5:7] <= "12"
+        and "01" <= value[8:10] <= "28"
+        and value[11:13] <= "23"
+        and value[14:16] <= "59"
+        and value[17:19] <= "59"
+    )
 
 
 def _slow_parse(value: str) -> str | None:

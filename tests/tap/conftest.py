@@ -18,12 +18,12 @@ SHARED: dict[str, Any] = {}
 _STACK = contextlib.ExitStack()
 
 
-def pytest_configure(config: pytest.Config) -> None:  # noqa: ARG001
+def pytest_configure(config: pytest.Config) -> None:
     """Start the read-only sandbox shared by this directory's tests."""
     SHARED["sandbox"] = _STACK.enter_context(start_sandbox(seed=7, scale=300, burst_limit=0))
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:  # noqa: ARG001
+def pytest_unconfigure(config: pytest.Config) -> None:
     """Stop it."""
     _STACK.close()
 

@@ -109,7 +109,7 @@ def run_cli(
         command += ["--state", _write(tmp_path / "state.json", state)]
     if catalog is not None:
         command += ["--catalog", _write(tmp_path / "catalog.json", catalog)]
-    result = subprocess.run(  # noqa: S603 - our own executable
+    result = subprocess.run(
         [*command, *args], capture_output=True, text=True, timeout=timeout, check=False
     )
     messages = parse_messages(result.stdout) if "--discover" not in args else []

@@ -58,4 +58,7 @@ def test_reconciliation_pass_does_not_refetch_every_changelog(sandbox: Any) -> N
     operations = sandbox.control.stats()["by_operation"]
     fetched = operations["GET /api/v1/persons/{id}/changelog"]["requests"]
     assert 1 <= fetched <= 3, "only the changed person (and the inclusive boundary)"
-    assert {e["person_id"] for e in second.records["person_changelog"]} <= {target, *first.ids("persons")}
+    assert {e["person_id"] for e in second.records["person_changelog"]} <= {
+        target,
+        *first.ids("persons"),
+    }

@@ -71,7 +71,9 @@ def test_wrong_token_in_discovery_is_one_line(secret_sandbox: Any, tmp_path: Pat
 def test_bad_settings_are_one_line(
     secret_sandbox: Any, tmp_path: Path, change: dict[str, Any], expected: str
 ) -> None:
-    config = {k: v for k, v in {**sandbox_config(secret_sandbox), **change}.items() if v is not None}
+    config = {
+        k: v for k, v in {**sandbox_config(secret_sandbox), **change}.items() if v is not None
+    }
     run = run_cli(tmp_path, config)
     assert run.returncode == 1
     errors = _error_lines(run.stderr)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import contextlib
 import io
 import json
-from collections import defaultdict
 import signal
 import subprocess
+from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +40,14 @@ def test_faults_do_not_change_the_records(shared_sandbox: Any) -> None:
         injected = control.stats()["faults_injected"]
     finally:
         control.clear_faults()
-    assert set(injected) == {"rate_limit", "server_error", "drop", "truncate", "null_body", "html_403"}
+    assert set(injected) == {
+        "rate_limit",
+        "server_error",
+        "drop",
+        "truncate",
+        "null_body",
+        "html_403",
+    }
     assert sum(injected.values()) >= 10
     assert _record_set(faulty) == _record_set(clean)
 
@@ -51,8 +58,14 @@ def test_killed_tap_resumes_from_its_last_state(sandbox: Any, tmp_path: Path) ->
     clean = run_tap(config, catalog=catalog)
     (tmp_path / "config.json").write_text(json.dumps(config))
     (tmp_path / "catalog.json").write_text(json.dumps(catalog))
-    process = subprocess.Popen(  # noqa: S603
-        [TAP_EXECUTABLE, "--config", str(tmp_path / "config.json"), "--catalog", str(tmp_path / "catalog.json")],
+    process = subprocess.Popen(
+        [
+            TAP_EXECUTABLE,
+            "--config",
+            str(tmp_path / "config.json"),
+            "--catalog",
+            str(tmp_path / "catalog.json"),
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

@@ -27,13 +27,17 @@ def test_incremental_run_returns_exactly_the_changed_records(sandbox: Any) -> No
     changed = {
         "persons": {control.update("persons", i, {"name": f"Changed {i}"})["id"] for i in persons},
         "organizations": {
-            control.update("organizations", first.ids("organizations")[1], {"name": "Renamed"})["id"]
+            control.update("organizations", first.ids("organizations")[1], {"name": "Renamed"})[
+                "id"
+            ]
         },
         "deals": {control.update("deals", first.ids("deals")[3], {"title": "Bigger deal"})["id"]},
         "activities": {
             control.update("activities", first.ids("activities")[6], {"subject": "Follow-up"})["id"]
         },
-        "notes": {control.update("notes", first.ids("notes")[5], {"content": "<p>edited</p>"})["id"]},
+        "notes": {
+            control.update("notes", first.ids("notes")[5], {"content": "<p>edited</p>"})["id"]
+        },
     }
     changed["persons"].add(control.create("persons", {"name": "New Person"})["id"])
     control.reset_stats()
@@ -103,9 +107,15 @@ def test_reconciliation_retires_deleted_records(sandbox: Any) -> None:
         # The first run is a pass: every record carries its version, activated at the end.
         (version,) = first.activated[stream]
         assert set(first.versions[stream]) == {version}
-        last_record = max(i for i, m in enumerate(first.messages) if m.get("stream") == stream and m["type"] == "RECORD")
+        last_record = max(
+            i
+            for i, m in enumerate(first.messages)
+            if m.get("stream") == stream and m["type"] == "RECORD"
+        )
         activation = next(
-            i for i, m in enumerate(first.messages) if m["type"] == "ACTIVATE_VERSION" and m["stream"] == stream
+            i
+            for i, m in enumerate(first.messages)
+            if m["type"] == "ACTIVATE_VERSION" and m["stream"] == stream
         )
         assert activation > last_record
     deleted = {
@@ -133,7 +143,8 @@ def test_reconciliation_retires_deleted_records(sandbox: Any) -> None:
         if stream == "notes":
             expected = {r["id"] for r in control.dataset("notes") if r["active_flag"]}
         assert table.live() == expected, stream
-        assert record_id in table.rows and table.rows[record_id]["deleted"]
+        assert record_id in table.rows
+        assert table.rows[record_id]["deleted"]
     state = third.state["bookmarks"]["persons"]
     assert "reconciliation" not in state
     assert state["table_version"] == third.activated["persons"][0]

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 import requests
 from tap_helpers import TapRun, by_id, run_tap, sandbox_config
-
 from tap_pipedrive.tap import TapPipedrive
 
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -123,14 +122,18 @@ def test_custom_field_names_and_labels_match_definitions(
     assert set(emitted_fields) == {d["field_code"] for d in definitions}
     names = {code: f["readable_name"] for code, f in emitted_fields.items()}
     custom = [d for d in definitions if d["is_custom_field"]]
-    by_name = {d["field_name"]: [c for c in custom if c["field_name"] == d["field_name"]] for d in custom}
+    by_name = {
+        d["field_name"]: [c for c in custom if c["field_name"] == d["field_name"]] for d in custom
+    }
     # Unique names become snake_case; of two "Region" fields the first keeps the plain name.
     assert names[by_name["Lead source"][0]["field_code"]] == "lead_source"
     first, second = by_name["Region"]
     assert names[first["field_code"]] == "region"
     assert names[second["field_code"]] == f"region_{second['field_code'][:8]}"
     # Built-in fields keep their API key.
-    assert all(names[d["field_code"]] == d["field_code"] for d in definitions if not d["is_custom_field"])
+    assert all(
+        names[d["field_code"]] == d["field_code"] for d in definitions if not d["is_custom_field"]
+    )
 
     raw_persons = {p["id"]: p for p in shared_sandbox.control.dataset("persons")}
     checked = unknown = 0

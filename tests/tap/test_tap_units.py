@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 import yaml
-
 from tap_pipedrive import reconciliation
 from tap_pipedrive.budget import TOKEN_COSTS, TokenBudget
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names, snake_case
@@ -120,7 +119,12 @@ def test_collisions_keep_existing_names_when_a_namesake_is_added() -> None:
 def test_values_become_labels_and_objects() -> None:
     definitions = [
         _field("e" * 40, "Plan", field_type="enum", options=[{"id": 1, "label": "Pro"}]),
-        _field("s" * 40, "Tags", field_type="set", options=[{"id": 1, "label": "A"}, {"id": 2, "label": "B"}]),
+        _field(
+            "s" * 40,
+            "Tags",
+            field_type="set",
+            options=[{"id": 1, "label": "A"}, {"id": 2, "label": "B"}],
+        ),
         _field("m" * 40, "Budget", field_type="monetary"),
         _field("t" * 40, "Call at", field_type="timerange"),
     ]
@@ -141,7 +145,12 @@ def test_values_become_labels_and_objects() -> None:
         "plan": "Pro",
         "tags": ["B", "A", "9"],
         "budget": {"value": 10.5, "currency": "EUR"},
-        "call_at": {"value": "09:00:00", "until": "10:00:00", "timezone_id": 1, "timezone_name": None},
+        "call_at": {
+            "value": "09:00:00",
+            "until": "10:00:00",
+            "timezone_id": 1,
+            "timezone_name": None,
+        },
     }
     assert fields.convert({"e" * 40: {"id": 7, "label": "Gone"}}) == {"plan": "7"}
 
