@@ -2,7 +2,7 @@
 
 1. starts a seeded Pipedrive sandbox on a free port;
 2. `meltano run tap-pipedrive target-cdp dbt:build` in the `dev` environment (a full sync into
-   the embedded DuckDB file `output/cdp.duckdb`, then the dbt audiences);
+   the embedded DuckDB file `output/warehouse.duckdb`, then the dbt audiences);
 3. changes a few records in the sandbox as a sales team would (a deal won, a deal deleted, a
    person unsubscribed, a note added);
 4. runs the same job again: an incremental sync from Meltano's state;
@@ -25,36 +25,33 @@ import duckdb
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
-CDP_FILE = ROOT / "output" / "cdp.duckdb"
+CDP_FILE = ROOT / "output" / "warehouse.duckdb"
 STATE_ID = "dev:tap-pipedrive-to-target-cdp"
 SCALE = int(os.environ.get("DEMO_SCALE", "5000"))
 JOB = ["run", "tap-pipedrive", "target-cdp", "dbt:build"]
 
 
-def meltano(*args: str, env: dict[str, str], quiet: bool = False) -> None:
-    """Run a Meltano command in the project; stop the demo if it fails."""
+def meltano(*args: str, env: dict[str, str], log: Path) -> None:
+    """Run a Meltano command in the project, its output into ``log``; stop the demo if it fails."""
     command = ["meltano", "--environment", "dev", *args]
-    print(f"\n$ {' '.join(command)}", flush=True)
-    result = subprocess.run(
-        command,
-        cwd=ROOT,
-        env=env,
-        check=False,
-        stdout=subprocess.DEVNULL if quiet else None,
-        stderr=subprocess.PIPE if quiet else None,
-        text=True,
-    )
+    with log.open("w") as out:
+        result = subprocess.run(
+            command, cwd=ROOT, env=env, check=False, stdout=out, stderr=subprocess.STDOUT
+        )
     if result.returncode != 0:
-        if quiet and result.stderr:
-            print(result.stderr[-4000:], file=sys.stderr)
-        sys.exit(f"demo: `meltano {' '.join(args)}` failed (exit {result.returncode})")
+        print(log.read_text()[-6000:], file=sys.stderr)
+        sys.exit(f"demo: `{' '.join(command)}` failed (exit {result.returncode}); log: {log}")
 
 
-def timed_job(env: dict[str, str]) -> float:
+def timed_job(env: dict[str, str], number: int) -> float:
     """Run the main job once; return its wall time in seconds."""
+    log = CDP_FILE.parent / f"demo-run-{number}.log"
+    print(f"Run {number}: meltano run {' '.join(JOB[1:])} ...", end=" ", flush=True)
     started = time.monotonic()
-    meltano(*JOB, env=env)
-    return time.monotonic() - started
+    meltano(*JOB, env=env, log=log)
+    seconds = time.monotonic() - started
+    print(f"done in {seconds:.1f} s (log: {log.relative_to(ROOT)})", flush=True)
+    return seconds
 
 
 def change_some_records(sandbox: RunningSandbox) -> list[str]:
@@ -152,11 +149,14 @@ def main() -> None:
             "TAP_PIPEDRIVE_API_URL": sandbox.base_url,
             "TAP_PIPEDRIVE_API_TOKEN": sandbox.api_token,
         }
-        meltano("install", env=env, quiet=True)
-        meltano("state", "clear", "--force", STATE_ID, env=env, quiet=True)
-        durations = [timed_job(env)]
+        print("Installing the Meltano plugins ...", flush=True)
+        meltano("install", env=env, log=CDP_FILE.parent / "demo-install.log")
+        meltano(
+            "state", "clear", "--force", STATE_ID, env=env, log=CDP_FILE.parent / "demo-state.log"
+        )
+        durations = [timed_job(env, 1)]
         changes = change_some_records(sandbox)
-        durations.append(timed_job(env))
+        durations.append(timed_job(env, 2))
     print_summary(durations, changes)
 
 
