@@ -44,29 +44,24 @@ class EntityList:
     archived: bool | None = None  # deals: False for /deals, True for /deals/archived
 
 
+_DEAL_FILTERS = {
+    "owner_id": "owner",
+    "person_id": "person",
+    "org_id": "org",
+    "pipeline_id": "pipeline",
+    "stage_id": "stage",
+}
 LISTS = {
     "/persons": EntityList("persons", {"owner_id": "owner", "org_id": "org"}),
     "/organizations": EntityList("organizations", {"owner_id": "owner"}),
     "/deals": EntityList(
         "deals",
-        {
-            "owner_id": "owner",
-            "person_id": "person",
-            "org_id": "org",
-            "pipeline_id": "pipeline",
-            "stage_id": "stage",
-        },
+        _DEAL_FILTERS,
         archived=False,
     ),
     "/deals/archived": EntityList(
         "deals",
-        {
-            "owner_id": "owner",
-            "person_id": "person",
-            "org_id": "org",
-            "pipeline_id": "pipeline",
-            "stage_id": "stage",
-        },
+        _DEAL_FILTERS,
         archived=True,
     ),
     "/activities": EntityList(
@@ -90,14 +85,9 @@ def _conditions(spec: EntityList, q: dict[str, Any], store: Store) -> list[tuple
             conds.append(((name, q[name]), _equals(column, q[name])))
     if spec.kind == "persons" and "deal_id" in q:
         deal = store.get("deals", q["deal_id"])
-        person = deal["person_id"] if deal else None
+        person = (deal or {}).get("person_id") or 0  # 0 matches nobody
         conds.append(
-            (
-                ("deal_id", q["deal_id"], person),
-                _equals("org", -1)
-                if person is None
-                else lambda a, p=person: np.arange(1, len(a["add"]) + 1) == p,
-            )
+            (("deal_id", q["deal_id"], person), lambda a: np.arange(1, len(a["add"]) + 1) == person)
         )
     if spec.kind == "activities":
         if "done" in q:
