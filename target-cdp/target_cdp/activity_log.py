@@ -83,11 +83,10 @@ class ActivityLog:
         if not fresh:
             return {}
         a = self.t.activities
-        for chunk in bulk.chunks(list(fresh)):
-            for (key,) in conn.execute(
-                sa.select(a.c.activity_key).where(a.c.activity_key.in_(chunk))
-            ):
-                del fresh[key]
+        for (key,) in conn.execute(
+            sa.select(a.c.activity_key).where(bulk.among(a.c.activity_key, fresh))
+        ):
+            del fresh[key]
         rows, counted = [], []
         first_seen: dict[tuple[str, int], dt.datetime] = {}
         per_stream: dict[str, int] = defaultdict(int)
@@ -197,15 +196,11 @@ class ActivityLog:
         if not person_ids:
             return
         a = self.t.activities
-        resolved = []
-        for chunk in bulk.chunks(sorted(person_ids)):
-            resolved += conn.execute(
-                sa.select(
-                    a.c.activity_key, a.c.activity_type, a.c.occurred_at, a.c.pipedrive_person_id
-                )
-                .where(a.c.person_id.is_(None), a.c.pipedrive_person_id.in_(chunk))
-                .order_by(a.c.activity_key)
-            ).all()
+        resolved = conn.execute(
+            sa.select(a.c.activity_key, a.c.activity_type, a.c.occurred_at, a.c.pipedrive_person_id)
+            .where(a.c.person_id.is_(None), bulk.among(a.c.pipedrive_person_id, person_ids))
+            .order_by(a.c.activity_key)
+        ).all()
         if not resolved:
             return
         updates = [{"activity_key": k, "person_id": person_ids[p]} for k, _, _, p in resolved]

@@ -12,7 +12,7 @@ import decimal
 import itertools
 import os
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import orjson
@@ -141,8 +141,11 @@ def update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     drop_stage(conn, staged)
 
 
-def chunks(values: Iterable[Any], size: int = 5000) -> Iterator[list[Any]]:
-    """Split ``values`` into lists of at most ``size`` (bounded IN lists)."""
-    iterator = iter(values)
-    while chunk := list(itertools.islice(iterator, size)):
-        yield chunk
+def among(column: sa.ColumnElement, values: Iterable[Any]) -> sa.ColumnElement[bool]:
+    """``column = ANY(:array)``: one array parameter instead of thousands of IN parameters.
+
+    Both DuckDB and PostgreSQL bind a list as an array; this compiles and runs several times
+    faster than an expanded IN list of a batch's keys.
+    """
+    array = sa.bindparam(None, sorted(set(values)), type_=postgresql.ARRAY(column.type))
+    return column == sa.any_(array)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from target_cdp.bulk import chunks
+from target_cdp.bulk import among
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
 
@@ -63,8 +63,9 @@ class Links:
         table = getattr(self.t, spec.table)
         pd_col, id_col = table.c[spec.pipedrive_column], table.c[spec.id_column]
         found: dict[int, str] = {}
-        for chunk in chunks(sorted({i for i in pipedrive_ids if i is not None})):
-            found.update(conn.execute(sa.select(pd_col, id_col).where(pd_col.in_(chunk))).all())
+        wanted = {i for i in pipedrive_ids if isinstance(i, int)}
+        if wanted:
+            found.update(conn.execute(sa.select(pd_col, id_col).where(among(pd_col, wanted))).all())
         return found
 
     def recompute(self, conn: sa.Connection, kind: str, pipedrive_ids: Collection[int]) -> int:
@@ -75,59 +76,57 @@ class Links:
         a, r = self.t.associations, self.t.pipedrive_records
         cap = self.settings.max_associations
         cut = 0
-        for chunk in chunks(sorted(parents)):
-            ids = [parents[i] for i in chunk]
-            conn.execute(sa.delete(a).where(a.c.from_kind == kind, a.c.from_id.in_(ids)))
-            for from_kind, to_kind, child_stream, ref_name in ASSOCIATIONS:
-                if from_kind != kind:
-                    continue
-                ref = r.c[ref_name]
-                source: sa.FromClause = r
-                to_id: sa.ColumnElement = sa.cast(r.c.pipedrive_id, sa.Text)
-                if to_kind in KINDS:
-                    child = getattr(self.t, KINDS[to_kind].table)
-                    source = r.join(
-                        child, child.c[KINDS[to_kind].pipedrive_column] == r.c.pipedrive_id
+        conn.execute(
+            sa.delete(a).where(a.c.from_kind == kind, among(a.c.from_id, parents.values()))
+        )
+        for from_kind, to_kind, child_stream, ref_name in ASSOCIATIONS:
+            if from_kind != kind:
+                continue
+            ref = r.c[ref_name]
+            source: sa.FromClause = r
+            to_id: sa.ColumnElement = sa.cast(r.c.pipedrive_id, sa.Text)
+            if to_kind in KINDS:
+                child = getattr(self.t, KINDS[to_kind].table)
+                source = r.join(child, child.c[KINDS[to_kind].pipedrive_column] == r.c.pipedrive_id)
+                to_id = child.c[KINDS[to_kind].id_column]
+            ranked = (
+                sa.select(
+                    ref.label("parent"),
+                    to_id.label("to_id"),
+                    r.c.update_time.label("at"),
+                    sa.func.row_number()
+                    .over(
+                        partition_by=ref,
+                        order_by=(r.c.update_time.desc().nulls_last(), r.c.pipedrive_id.desc()),
                     )
-                    to_id = child.c[KINDS[to_kind].id_column]
-                ranked = (
-                    sa.select(
-                        ref.label("parent"),
-                        to_id.label("to_id"),
-                        r.c.update_time.label("at"),
-                        sa.func.row_number()
-                        .over(
-                            partition_by=ref,
-                            order_by=(r.c.update_time.desc().nulls_last(), r.c.pipedrive_id.desc()),
-                        )
-                        .label("rn"),
-                    )
-                    .select_from(source)
-                    .where(r.c.stream == child_stream, ref.in_(chunk), r.c.is_deleted.is_(False))
-                    .subquery()
+                    .label("rn"),
                 )
-                parent = getattr(self.t, KINDS[kind].table)
-                rows = (
-                    sa.select(
-                        sa.literal(kind),
-                        parent.c[KINDS[kind].id_column],
-                        sa.literal(to_kind),
-                        ranked.c.to_id,
-                        ranked.c.at,
-                    )
-                    .join_from(
-                        ranked, parent, parent.c[KINDS[kind].pipedrive_column] == ranked.c.parent
-                    )
-                    .where(ranked.c.rn <= cap)
+                .select_from(source)
+                .where(r.c.stream == child_stream, among(ref, parents), r.c.is_deleted.is_(False))
+                .subquery()
+            )
+            parent = getattr(self.t, KINDS[kind].table)
+            rows = (
+                sa.select(
+                    sa.literal(kind),
+                    parent.c[KINDS[kind].id_column],
+                    sa.literal(to_kind),
+                    ranked.c.to_id,
+                    ranked.c.at,
                 )
-                conn.execute(
-                    sa.insert(a).from_select(
-                        ["from_kind", "from_id", "to_kind", "to_id", "associated_at"], rows
-                    )
+                .join_from(
+                    ranked, parent, parent.c[KINDS[kind].pipedrive_column] == ranked.c.parent
                 )
-                cut += conn.execute(
-                    sa.select(sa.func.count()).select_from(ranked).where(ranked.c.rn > cap)
-                ).scalar_one()
+                .where(ranked.c.rn <= cap)
+            )
+            conn.execute(
+                sa.insert(a).from_select(
+                    ["from_kind", "from_id", "to_kind", "to_id", "associated_at"], rows
+                )
+            )
+            cut += conn.execute(
+                sa.select(sa.func.count()).select_from(ranked).where(ranked.c.rn > cap)
+            ).scalar_one()
         return cut
 
     def backfill_person(self, conn: sa.Connection, pipedrive_person_ids: Collection[int]) -> None:
@@ -167,10 +166,10 @@ class Links:
         source = getattr(self.t, spec.table)
         ref = table.c[spec.pipedrive_column]
         target = table.c[spec.id_column]
-        for chunk in chunks(sorted(pipedrive_ids)):
+        if pipedrive_ids:
             where = [
                 ref == source.c[spec.pipedrive_column],
-                source.c[spec.pipedrive_column].in_(chunk),
+                among(source.c[spec.pipedrive_column], pipedrive_ids),
                 target.is_distinct_from(source.c[spec.id_column]),
             ]
             if table is self.t.activities:

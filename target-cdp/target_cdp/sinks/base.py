@@ -20,10 +20,12 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
+from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_cdp import bulk
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
 from target_cdp.records import canonical, parse_time, raw_json, time_text, version_time
+from target_cdp.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -100,6 +102,10 @@ class CDPSink(BatchSink):
         self.run: Run = target.cdp_run()
 
     # -- SDK hooks: keep the table version, reject instead of failing ---------------------
+
+    def get_validator(self) -> BaseJSONSchemaValidator | None:
+        """A compiled validator (``validate_records: false`` turns validation off)."""
+        return FastJSONSchemaValidator(self.schema) if self.validate_schema else None
 
     @property
     def include_sdc_metadata_properties(self) -> bool:
@@ -291,13 +297,12 @@ class PipedriveObjectSink(CDPSink):
         """The stored record of each of these Pipedrive objects."""
         r = self.run.tables.pipedrive_records
         found: dict[int, dict] = {}
-        for chunk in bulk.chunks(sorted(ids)):
-            rows = conn.execute(
-                sa.select(
-                    r.c.pipedrive_id, r.c.update_time, r.c.table_version, r.c.is_deleted, r.c.record
-                ).where(r.c.stream == self.stream_name, r.c.pipedrive_id.in_(chunk))
-            ).mappings()
-            found.update({row["pipedrive_id"]: dict(row) for row in rows})
+        rows = conn.execute(
+            sa.select(
+                r.c.pipedrive_id, r.c.update_time, r.c.table_version, r.c.is_deleted, r.c.record
+            ).where(r.c.stream == self.stream_name, bulk.among(r.c.pipedrive_id, ids))
+        ).mappings()
+        found.update({row["pipedrive_id"]: dict(row) for row in rows})
         return found
 
     def store_snapshots(self, conn: sa.Connection, changes: list[Change]) -> None:

@@ -24,9 +24,10 @@ class OrganizationsSink(PipedriveObjectSink):
         known = links.cdp_ids(conn, "organization", [c.pipedrive_id for c in changes])
         existing = {
             row["organization_id"]: dict(row)
-            for chunk in bulk.chunks(sorted(known.values()))
             for row in conn.execute(
-                sa.select(t.organizations).where(t.organizations.c.organization_id.in_(chunk))
+                sa.select(t.organizations).where(
+                    bulk.among(t.organizations.c.organization_id, known.values())
+                )
             ).mappings()
         }
         rows, created = [], []

@@ -133,12 +133,8 @@ class PersonsSink(PipedriveObjectSink):
 
     def _people(self, conn: sa.Connection, column: sa.Column, values: list[Any]) -> list[dict]:
         people = self.run.tables.people
-        rows: list[dict] = []
-        for chunk in bulk.chunks(values):
-            rows += [
-                dict(r) for r in conn.execute(sa.select(people).where(column.in_(chunk))).mappings()
-            ]
-        return rows
+        statement = sa.select(people).where(bulk.among(column, values))
+        return [dict(r) for r in conn.execute(statement).mappings()]
 
     def _merge(self, existing: dict | None, change: Change, proposal: dict[str, Any]) -> dict:
         """The full ``people`` row after this change."""

@@ -67,9 +67,9 @@ class ReferenceSink(CDPSink):
         self.reject(conn, rejected, counts)
         key_columns = list(self.table.primary_key.columns)
         stored: dict[Any, dict] = {}
-        for chunk in bulk.chunks(sorted(latest)):
+        if latest:
             where = [
-                key_columns[-1].in_(chunk),
+                bulk.among(key_columns[-1], latest),
                 *(self.table.c[k] == v for k, v in self.scope().items()),
             ]
             for row in conn.execute(sa.select(self.table).where(*where)).mappings():

@@ -1,0 +1,205 @@
+"""Throughput and memory of target-cdp (DuckDB, PostgreSQL) vs MeltanoLabs target-postgres.
+
+Generates N deterministic Pipedrive-shaped records (``target_singer_input.py``), pipes the same
+Singer file through each target as a child process, and prints records/s and the peak RSS of
+the child's process tree. Every load goes into a fresh DuckDB file or a fresh PostgreSQL
+database. target-postgres lives in its own virtualenv (its pins conflict with ours); it is
+created on first use.
+
+    .venv/bin/python bench/target_throughput.py                     # 1,000,000 records
+    .venv/bin/python bench/target_throughput.py --records 100000 --records 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import psycopg
+
+sys.path.insert(0, str(Path(__file__).parent))
+from target_singer_input import write
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET_POSTGRES = "meltanolabs-target-postgres==0.8.1"
+
+
+@dataclass
+class Result:
+    """One load."""
+
+    target: str
+    records: int
+    seconds: float
+    peak_rss_mb: float
+
+    @property
+    def per_second(self) -> float:
+        """Records per second."""
+        return self.records / self.seconds
+
+
+def tree_rss(process: psutil.Process) -> int:
+    """Resident memory of a process and its children, in bytes."""
+    total = 0
+    for member in [process, *process.children(recursive=True)]:
+        try:
+            total += member.memory_info().rss
+        except psutil.NoSuchProcess:
+            continue
+    return total
+
+
+def load(
+    name: str, command: list[str], config: dict, singer_file: Path, records: int, workdir: Path
+) -> Result:
+    """Run one target on the Singer file; measure wall time and peak RSS."""
+    config_path = workdir / f"{name}.json"
+    config_path.write_text(json.dumps(config))
+    log_path = workdir / f"{name}-{records}.log"
+    with singer_file.open("rb") as stdin, log_path.open("wb") as log:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            [*command, "--config", str(config_path)],
+            stdin=stdin,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        process = psutil.Process(child.pid)
+        peak = 0
+        while child.poll() is None:
+            peak = max(peak, tree_rss(process))
+            time.sleep(0.05)
+        seconds = time.perf_counter() - started
+    if child.returncode != 0:
+        tail = log_path.read_text(errors="replace").splitlines()[-5:]
+        raise SystemExit(
+            f"{name} failed (exit {child.returncode}); see {log_path}:\n" + "\n".join(tail)
+        )
+    return Result(name, records, seconds, peak / 2**20)
+
+
+def fresh_database(admin_url: str) -> tuple[str, str]:
+    """Create an empty PostgreSQL database; return (name, libpq URL)."""
+    name = f"bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return name, f"{admin_url.rpartition('/')[0]}/{name}"
+
+
+def drop_database(admin_url: str, name: str) -> None:
+    """Drop a database made by ``fresh_database``."""
+    with psycopg.connect(admin_url, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def target_postgres(workdir: Path) -> Path:
+    """The target-postgres executable, installed into its own virtualenv if missing."""
+    venv = workdir / "target-postgres-venv"
+    executable = venv / "bin" / "target-postgres"
+    if not executable.exists():
+        uv = ROOT / ".venv" / "bin" / "uv"
+        subprocess.run([str(uv), "venv", "-q", "-p", sys.executable, str(venv)], check=True)
+        subprocess.run(
+            [
+                str(uv),
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(venv / "bin" / "python"),
+                TARGET_POSTGRES,
+            ],
+            check=True,
+        )
+    return executable
+
+
+def run(records: int, workdir: Path, admin_url: str, *, reference: bool) -> list[Result]:
+    """All loads of one input size."""
+    singer_file = write(workdir / f"pipedrive-{records}.singer", records)
+    cdp = [sys.executable, "-m", "target_cdp"]
+    results = []
+    duckdb_file = workdir / f"cdp-{records}.duckdb"
+    duckdb_file.unlink(missing_ok=True)
+    results.append(
+        load(
+            "target-cdp duckdb",
+            cdp,
+            {"database_url": f"duckdb:///{duckdb_file}"},
+            singer_file,
+            records,
+            workdir,
+        )
+    )
+    duckdb_file.unlink(missing_ok=True)
+    loads = [
+        (
+            "target-cdp postgresql",
+            cdp,
+            lambda url: {"database_url": url.replace("postgresql://", "postgresql+psycopg://")},
+        )
+    ]
+    if reference:
+        tp = [str(target_postgres(workdir))]
+        loads.append(
+            (
+                "target-postgres",
+                tp,
+                lambda url: {
+                    "sqlalchemy_url": url.replace("postgresql://", "postgresql+psycopg://"),
+                    "default_target_schema": "tap_pipedrive",
+                },
+            )
+        )
+    for name, command, make_config in loads:
+        database, url = fresh_database(admin_url)
+        try:
+            results.append(load(name, command, make_config(url), singer_file, records, workdir))
+        finally:
+            drop_database(admin_url, database)
+    return results
+
+
+def main() -> None:
+    """Parse arguments, run, print the table."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--records", type=int, action="append", help="input size (repeatable); default 1,000,000"
+    )
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/target-cdp-bench"))
+    parser.add_argument(
+        "--pg-url",
+        default=os.environ.get("TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip MeltanoLabs target-postgres"
+    )
+    args = parser.parse_args()
+    args.workdir.mkdir(parents=True, exist_ok=True)
+    results = []
+    for records in args.records or [1_000_000]:
+        for result in run(records, args.workdir, args.pg_url, reference=not args.no_reference):
+            results.append(result)
+            print(
+                f"{result.target:24} {result.records:>9,} records  {result.seconds:8.1f} s  "
+                f"{result.per_second:8,.0f} records/s  peak RSS {result.peak_rss_mb:7.1f} MiB",
+                flush=True,
+            )
+    out = ROOT / "bench" / "results" / "target_throughput.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(
+        json.dumps([r.__dict__ | {"records_per_second": r.per_second} for r in results], indent=2)
+    )
+
+
+if __name__ == "__main__":
+    main()
