@@ -82,8 +82,8 @@ class Catalog:
 
 
 def user_count(scale: int) -> int:
-    """A few users for a small account, up to a few dozen for a large one."""
-    return max(3, min(len(_USER_NAMES), 3 + scale // 20_000))
+    """Five users for a small account (one invited, one departed), a dozen for a large one."""
+    return min(len(_USER_NAMES), 5 + scale // 50_000)
 
 
 def build_catalog(seed: int, scale: int, anchor: int) -> Catalog:

@@ -179,8 +179,13 @@ def test_single_record_responses_match_spec(
             assert not found, "\n".join(found[:25])
 
 
-def test_custom_fields_and_odd_values_are_present(sandbox: RunningSandbox) -> None:
+def test_custom_fields_and_odd_values_are_present(
+    sandbox: RunningSandbox, api: requests.Session
+) -> None:
     """The conformance cases above really exercise the hard parts of the schemas."""
+    users = api.get(f"{sandbox.base_url}/api/v1/users", timeout=10).json()["data"]
+    assert any(u["last_login"] == "0000-00-00 00:00:00" for u in users)
+    assert any(u["phone"] is None for u in users)
     persons = sandbox.control.dataset("persons")
     info = sandbox.control.info()
     types = {f["field_type"] for f in info["custom_fields"]["persons"]}
