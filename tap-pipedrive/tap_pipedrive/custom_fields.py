@@ -158,7 +158,7 @@ def _option_labels(options: Iterable[Mapping[str, Any]] | None) -> dict[str, str
 
 def _option_id(value: Any) -> str:
     """An option reference as text: v2 sends ints, v1 strings, include_option_labels objects."""
-    if isinstance(value, Mapping):
+    if type(value) is dict:
         value = value.get("id")
     return str(value)
 
@@ -191,10 +191,11 @@ def _object_converter(
     def convert(value: Any) -> Any:
         if value is None:
             return None
-        if not isinstance(value, Mapping):
+        if type(value) is not dict:
             # A bare value (v1 style) is the object's main value.
             value = {"value": value}
-        out = {key: value.get(key) for key in keys}
+        get = value.get
+        out = {key: get(key) for key in keys}
         for key in number_keys:
             out[key] = _to_number(out[key])
         return out
@@ -203,10 +204,11 @@ def _object_converter(
 
 
 def _to_number(value: Any) -> Any:
-    if value is None or isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
+    kind = type(value)
+    if kind is float or kind is int or value is None:
         return value
+    if kind is bool:
+        return None
     text = str(value)
     for parse in (int, float):
         try:
@@ -217,9 +219,11 @@ def _to_number(value: Any) -> Any:
 
 
 def _to_integer(value: Any) -> Any:
-    if value is None or value == "":
+    if type(value) is int or value is None:
+        return value
+    if value == "":
         return None
-    if isinstance(value, Mapping):  # v1 related objects carry their id as "value"
+    if type(value) is dict:  # v1 related objects carry their id as "value"
         value = value.get("value", value.get("id"))
     try:
         return int(value)
@@ -228,7 +232,7 @@ def _to_integer(value: Any) -> Any:
 
 
 def _to_text(value: Any) -> Any:
-    return None if value is None else str(value)
+    return value if value is None or type(value) is str else str(value)
 
 
 def _identity(value: Any) -> Any:

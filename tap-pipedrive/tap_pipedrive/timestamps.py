@@ -22,8 +22,12 @@ import re
 
 UTC = dt.UTC
 
-# "YYYY-MM-DD" followed by "T" or " " and "HH:MM:SS"; anything after is a fraction and/or a zone.
-_SHAPE = re.compile(r"(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})")
+# The forms Pipedrive normally sends, with a calendar valid in every month (day <= 28):
+# "YYYY-MM-DDTHH:MM:SSZ" (v2) and "YYYY-MM-DD HH:MM:SS" (v1). Anything else takes the slow path.
+_COMMON = re.compile(
+    r"(?!0000)\d{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|1\d|2[0-8])[T ]"
+    r"(?:[01]\d|2[0-3]):[0-5]\d:[0-5]\d(Z?)"
+)
 _DATE_ONLY = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
@@ -35,32 +39,19 @@ def to_rfc3339(value: object) -> str | None:
     (``0000-00-00 00:00:00``), impossible dates (``2024-02-30``) and anything unparseable become
     None: a bad timestamp in one record must not stop a sync.
     """
+    if type(value) is str:
+        match = _COMMON.fullmatch(value)
+        if match is not None:
+            return value if match[1] and value[10] == "T" else f"{value[:10]}T{value[11:19]}Z"
+        return _slow_parse(value)
     if isinstance(value, dt.datetime):
         return format_utc(value)
-    if not isinstance(value, str) or _SHAPE.match(value) is None:
-        return None
-    if value[19:] in {"Z", ""} and _plausible(value):
-        # The two forms Pipedrive normally sends, with a calendar that needs no checking.
-        return f"{value[:10]}T{value[11:19]}Z"
-    return _slow_parse(value)
-
-
-def _plausible(value: str) -> bool:
-    """Year not 0, month 1-12, day 1-28, time in range: valid in every month.
-
-    The shape regex has checked that these are digits, so text comparison is numeric.
-    """
-    return (
-        value[:4] != "0000"
-        and "01" <= value[5:7] <= "12"
-        and "01" <= value[8:10] <= "28"
-        and value[11:13] <= "23"
-        and value[14:16] <= "59"
-        and value[17:19] <= "59"
-    )
+    return None
 
 
 def _slow_parse(value: str) -> str | None:
+    if len(value) < 19 or value.startswith("0000"):  # noqa: PLR2004 - "YYYY-MM-DD HH:MM:SS"
+        return None
     text = value.replace(" ", "T", 1)
     if text.endswith("Z"):
         text = text[:-1] + "+00:00"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 import requests
-from tap_helpers import TapRun, by_id, run_tap, sandbox_config
+from tap_helpers import TapRun, by_id, catalog_for, run_tap, sandbox_config
 from tap_pipedrive.tap import TapPipedrive
 
 RFC3339_UTC = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z")
@@ -212,3 +212,24 @@ def test_requests_and_tokens_are_counted_like_the_sandbox(
     assert budget.spent == stats_of_full_run["tokens_spent"]
     assert sum(budget.requests_by_stream.values()) == stats_of_full_run["requests"]
     assert budget.spent_by_stream["deals"] == 10 + 20  # /deals + /deals/archived
+
+
+def test_deselected_properties_are_left_out(shared_sandbox: Any) -> None:
+    config = sandbox_config(shared_sandbox)
+    catalog = catalog_for(config, {"persons"})
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] != "persons":
+            continue
+        for item in entry["metadata"]:
+            if item["breadcrumb"] in (
+                ["properties", "phones"],
+                ["properties", "custom_fields", "properties", "lead_source"],
+            ):
+                item["metadata"]["selected"] = False
+    run = run_tap(config, catalog=catalog)
+    assert run.records["persons"]
+    for person in run.records["persons"]:
+        assert "phones" not in person
+        assert "emails" in person
+        assert "lead_source" not in person["custom_fields"]
+        assert "interests" in person["custom_fields"]
