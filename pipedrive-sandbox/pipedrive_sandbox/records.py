@@ -17,9 +17,10 @@ from pipedrive_sandbox import names, timefmt
 from pipedrive_sandbox.catalog import ACTIVITY_TYPE_KEYS, Catalog
 from pipedrive_sandbox.columns import STATUSES, Columns
 from pipedrive_sandbox.custom_fields import (
+    TEMPLATE_BITS,
     CustomField,
     ReferenceSpace,
-    build_value_pools,
+    build_templates,
     generate_values,
     random_address,
 )
@@ -55,7 +56,9 @@ class RecordFactory:
             organizations=columns["organizations"].size,
             user_ids=catalog.user_ids,
         )
-        self.pools = {kind: build_value_pools(seed, defs) for kind, defs in custom_fields.items()}
+        self.templates = {
+            kind: build_templates(seed, kind, defs) for kind, defs in custom_fields.items()
+        }
         self._org_names: dict[int, str] = {}
         self.builders = {
             "persons": self.person,
@@ -74,8 +77,8 @@ class RecordFactory:
         return {name: array.item(row) for name, array in self.columns[kind].arrays.items()}
 
     def _custom(self, kind: str, rng: Draws, around: int) -> dict[str, Any]:
-        pools = self.pools[kind]
-        return generate_values(pools, rng.getrandbits(16 * len(pools)), self.refs, around)
+        index = rng.getrandbits(TEMPLATE_BITS)
+        return generate_values(self.templates[kind], index, self.refs, around)
 
     # --- names (cheap; used for notes' related objects and duplicates) -----------------------
 
