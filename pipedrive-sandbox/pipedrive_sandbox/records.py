@@ -60,6 +60,13 @@ class RecordFactory:
             kind: build_templates(seed, kind, defs) for kind, defs in custom_fields.items()
         }
         self._org_names: dict[int, str] = {}
+        self._org_domains: dict[int, str] = {}
+        enabled = {p["id"] for p in catalog.pipelines if p["is_deal_probability_enabled"]}
+        # stage id -> the deal probability a deal in it shows (None: pipeline without them)
+        self._probabilities = {
+            s["id"]: s["deal_probability"] if s["pipeline_id"] in enabled else None
+            for s in catalog.stages
+        }
         self.builders = {
             "persons": self.person,
             "organizations": self.organization,
@@ -103,8 +110,11 @@ class RecordFactory:
 
     def organization_domain(self, org_id: int) -> str:
         """Web domain of a seeded organization (ascii, derived from its name)."""
-        slug = _NON_WORD.sub("", self.organization_name(org_id).lower()) or f"org{org_id}"
-        return f"{slug}.example"
+        cached = self._org_domains.get(org_id)
+        if cached is None:
+            slug = _NON_WORD.sub("", self.organization_name(org_id).lower()) or f"org{org_id}"
+            cached = self._org_domains[org_id] = f"{slug}.example"
+        return cached
 
     def deal_title(self, deal_id: int) -> str:
         """Title of a seeded deal."""
@@ -216,9 +226,7 @@ class RecordFactory:
         lost = c["close"] if closed_as == "lost" else 0
         # A deleted deal reports status "deleted" (the value the status filter matches on).
         status = "deleted" if c["deleted"] else closed_as
-        stage = next(s for s in self.catalog.stages if s["id"] == c["stage"])
-        pipeline = next(p for p in self.catalog.pipelines if p["id"] == c["pipeline"])
-        probability = stage["deal_probability"] if pipeline["is_deal_probability_enabled"] else None
+        probability = self._probabilities.get(c["stage"])
         return {
             "id": deal_id,
             "title": self.deal_title(deal_id),
