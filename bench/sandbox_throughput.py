@@ -5,6 +5,10 @@
 Starts a sandbox (no burst limit, unlimited budget), reads /api/v2/persons, organizations,
 deals (all statuses), deals/archived, activities and /api/v1/notes page by page with
 ``limit=500``, and prints records/s, requests, the server's startup time and its peak RSS.
+
+The machine is often shared, so besides the wall-clock rate it prints the CPU seconds the
+server and the client used: ``records / max(server CPU, client CPU)`` is the rate two idle
+cores would reach (server and client each on one core).
 """
 
 from __future__ import annotations
@@ -72,6 +76,8 @@ def main() -> None:
         session = requests.Session()
         session.headers["x-api-token"] = sandbox.api_token
         total_records = total_requests = 0
+        server_cpu_before = sum(server.cpu_times()[:2])
+        client_cpu_before = time.process_time()
         began = time.perf_counter()
         for path, params in V2_LISTS:
             t0 = time.perf_counter()
@@ -95,12 +101,18 @@ def main() -> None:
         total_records += records
         total_requests += made
         elapsed = time.perf_counter() - began
+        server_cpu = sum(server.cpu_times()[:2]) - server_cpu_before
+        client_cpu = time.process_time() - client_cpu_before
         memory = server.memory_info()
         peak = getattr(memory, "peak_wset", None) or _peak_rss_kib(server.pid) * 1024
         stats = sandbox.control.stats()
     print(
         f"scale {args.scale:,}: {total_records:,} records in {total_requests:,} requests, "
         f"{elapsed:.1f} s -> {total_records / elapsed:,.0f} records/s"
+    )
+    print(
+        f"CPU: server {server_cpu:.1f} s, client {client_cpu:.1f} s -> "
+        f"{total_records / max(server_cpu, client_cpu):,.0f} records/s on two idle cores"
     )
     print(
         f"server startup {info['startup_seconds']:.2f} s (process ready after "
