@@ -25,7 +25,7 @@ def new_record(
     if kind in store.custom_fields:
         record["custom_fields"] = {cf.key: None for cf in store.custom_fields[kind]}
         record["custom_fields"].update(copy.deepcopy(custom))
-    record |= {"id": record_id, "add_time": stamp, "update_time": stamp}
+    record = {"id": record_id, **record, "add_time": stamp, "update_time": stamp}
     if kind == "persons":
         _person_names(record, fields)
     if kind == "deals":
