@@ -42,7 +42,7 @@ from tap_pipedrive.errors import (
 from tap_pipedrive.pagination import CursorPaginator
 from tap_pipedrive.rate_limit import daily_tokens_remaining, retry_after_seconds
 from tap_pipedrive.response import error_text, parse_payload, payload_of
-from tap_pipedrive.timestamps import to_api_param, to_rfc3339
+from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -395,10 +395,13 @@ class IncrementalStream(PipedriveStream):
 
     @property
     def changes_since(self) -> str | None:
-        """Objects updated at or after this time changed since the last run (None: all)."""
+        """Objects updated at or after this time (RFC 3339) changed since the last run; None:
+        every object (first run without ``start_date``)."""
         start = self.config.get("start_date")
-        values = [v for v in (self._changes_since, start) if v]
-        return max(values, key=lambda v: to_rfc3339(v) or "") if values else None
+        values = [to_rfc3339(self._changes_since)] if self._changes_since else []
+        if start:
+            values.append(format_utc(parse_start_date(str(start))))
+        return max((v for v in values if v), default=None)
 
     def starting_params(self, context: Context | None) -> dict[str, Any]:
         """``updated_since`` from the bookmark (or ``start_date``), in Pipedrive's format."""

@@ -224,7 +224,7 @@ class ChangelogParent(V2IncrementalStream):
         reconciliation pass for objects that did not change)."""
         if not self._children_selected:
             return
-        since = to_rfc3339(self.changes_since) if self.changes_since else None
+        since = self.changes_since
         if since is None or (record.get("update_time") or "") >= since:
             yield {self.child_key: record["id"], "changes_since": since}
 
