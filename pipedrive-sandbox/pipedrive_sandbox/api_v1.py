@@ -153,7 +153,7 @@ def list_notes(req: Request) -> Response:
         signature = tuple(sorted((k, str(v)) for k, v in q.items() if k not in ("start", "limit")))
         rows = store.cached("notes", ("v1-notes", signature), lambda: _note_rows(store, q))
         page, pagination = offset_page(rows, start, limit)
-        data = [render_note(store, store.get("notes", int(r) + 1)) for r in page]
+        data = [render_note(store, n) for n in store.get_many("notes", [int(r) + 1 for r in page])]
     return Response(
         200, {"success": True, "data": data, "additional_data": {"pagination": pagination}}
     )

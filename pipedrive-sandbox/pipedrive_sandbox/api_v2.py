@@ -203,7 +203,7 @@ def list_entities(req: Request) -> Response:
         ids, next_key = store.page(
             keys, _start_key(cursor, sort_by), descending=direction == "desc", limit=limit
         )
-        data = [render(store, spec.kind, store.get(spec.kind, i), q) for i in ids]
+        data = [render(store, spec.kind, r, q) for r in store.get_many(spec.kind, ids)]
     next_cursor = None if next_key is None else _cursor_for(next_key, sort_by, direction)
     return Response(
         200, {"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+import numpy as np
+
 from pipedrive_sandbox import names, timefmt
 from pipedrive_sandbox.catalog import ACTIVITY_TYPE_KEYS, Catalog
 from pipedrive_sandbox.columns import STATUSES, Columns
@@ -77,7 +79,19 @@ class RecordFactory:
 
     def build(self, kind: str, record_id: int) -> dict[str, Any]:
         """The seeded record ``record_id`` of ``kind``."""
-        return self.builders[kind](record_id)
+        return self.builders[kind](record_id, self._col(kind, record_id))
+
+    def build_many(self, kind: str, ids: list[int]) -> list[dict[str, Any]]:
+        """Seeded records for a page of ids (columns fetched once for the whole page)."""
+        arrays = self.columns[kind].arrays
+        rows = np.asarray(ids, np.int64) - 1
+        names = list(arrays)
+        columns = [arrays[name][rows].tolist() for name in names]
+        builder = self.builders[kind]
+        return [
+            builder(record_id, dict(zip(names, values, strict=True)))
+            for record_id, values in zip(ids, zip(*columns, strict=True), strict=True)
+        ]
 
     def _col(self, kind: str, record_id: int) -> dict[str, int]:
         row = record_id - 1
@@ -125,9 +139,8 @@ class RecordFactory:
 
     # --- kinds --------------------------------------------------------------------------------
 
-    def person(self, person_id: int) -> dict[str, Any]:
+    def person(self, person_id: int, c: dict[str, int]) -> dict[str, Any]:
         """A seeded person."""
-        c = self._col("persons", person_id)
         rng = record_draws(self.seed, "persons", person_id)
         source_id = person_id
         if person_id > 10 and rng.random() < 0.01:
@@ -184,9 +197,8 @@ class RecordFactory:
             for i in range(count)
         ]
 
-    def organization(self, org_id: int) -> dict[str, Any]:
+    def organization(self, org_id: int, c: dict[str, int]) -> dict[str, Any]:
         """A seeded organization."""
-        c = self._col("organizations", org_id)
         rng = record_draws(self.seed, "organizations", org_id)
         address = self._org_address(rng)
         return {
@@ -217,9 +229,8 @@ class RecordFactory:
         address.pop("formatted_address")
         return address
 
-    def deal(self, deal_id: int) -> dict[str, Any]:
+    def deal(self, deal_id: int, c: dict[str, int]) -> dict[str, Any]:
         """A seeded deal; times and status follow its columns."""
-        c = self._col("deals", deal_id)
         rng = record_draws(self.seed, "deals", deal_id)
         closed_as = STATUSES[c["status"]]
         won = c["close"] if closed_as == "won" else 0
@@ -269,9 +280,8 @@ class RecordFactory:
             "custom_fields": self._custom("deals", rng, c["add"]),
         }
 
-    def activity(self, activity_id: int) -> dict[str, Any]:
+    def activity(self, activity_id: int, c: dict[str, int]) -> dict[str, Any]:
         """A seeded activity."""
-        c = self._col("activities", activity_id)
         rng = record_draws(self.seed, "activities", activity_id)
         key = ACTIVITY_TYPE_KEYS[c["type"]]
         meeting = key in ("meeting", "product_demo")
@@ -313,9 +323,8 @@ class RecordFactory:
             "note": "<p>Agenda attached.</p>" if rng.random() < 0.2 else None,
         }
 
-    def note(self, note_id: int) -> dict[str, Any]:
+    def note(self, note_id: int, c: dict[str, int]) -> dict[str, Any]:
         """A seeded note (API v1 shape, without related objects)."""
-        c = self._col("notes", note_id)
         rng = record_draws(self.seed, "notes", note_id)
         return {
             "id": note_id,

@@ -71,6 +71,13 @@ class Store:
         changed = self.overlay[kind].get(record_id)
         return changed if changed is not None else self.factory.build(kind, record_id)
 
+    def get_many(self, kind: str, ids: list[int]) -> list[dict[str, Any]]:
+        """Existing records for a page of ids, in order (shared: callers must not mutate)."""
+        overlay = self.overlay[kind]
+        seeded = [i for i in ids if i not in overlay]
+        built = dict(zip(seeded, self.factory.build_many(kind, seeded), strict=True))
+        return [overlay[i] if i in overlay else built[i] for i in ids]
+
     def person_name(self, person_id: int) -> str:
         """Current name of a person."""
         changed = self.overlay["persons"].get(person_id)
