@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -346,8 +347,8 @@ class TapPipedrive(Tap):
         cls.print_version(print_fn=cls.logger.info)
         tap = cls(
             config=config.config if config is not None else None,
-            state=None if state is None else _load_json(state.read()),
-            catalog=None if catalog is None else _load_json(catalog.read()),
+            state=None if state is None else json.loads(state.read()),
+            catalog=None if catalog is None else json.loads(catalog.read()),
             parse_env_config=config.parse_env if config is not None else False,
             validate_config=True,
         )
@@ -373,12 +374,6 @@ class _ReportedElsewhere(logging.Filter):
 
 
 _REPORTED_ELSEWHERE = _ReportedElsewhere()
-
-
-def _load_json(text: str) -> dict:
-    from singer_sdk.helpers._util import load_json  # noqa: PLC0415 - the SDK's parser
-
-    return load_json(text)
 
 
 class PipedriveCommand(SingerCommand):
