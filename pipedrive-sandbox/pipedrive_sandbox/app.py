@@ -153,7 +153,7 @@ class Sandbox:
         try:
             response = route.handler(request)
         except ApiError as exc:
-            response = Response(exc.status, exc.body(), exc.headers)
+            response = Response(exc.status, exc.body())
         self.stats.record(route.operation, response.status, route.cost)
         reply = Reply(
             response.status,

@@ -10,11 +10,10 @@ ERROR_INFO = "Please check developers.pipedrive.com for more information about P
 class ApiError(Exception):
     """An error answered with Pipedrive's generic error envelope."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
-        self.headers = headers or {}
 
     def body(self) -> dict[str, Any]:
         """``{"success": false, "error", "error_info", "data": null, "additional_data": null}``."""

@@ -61,11 +61,6 @@ def parse_rfc3339(text: str) -> int:
     return int(parsed.timestamp())
 
 
-def parse_v2_time(text: str) -> int:
-    """Parse a time as API v2 writes it (RFC 3339); used for values stored in records."""
-    return parse_rfc3339(text)
-
-
 def parse_v1(text: str) -> int:
     """Parse ``YYYY-MM-DD HH:MM:SS`` (UTC) to epoch seconds; ``ValueError`` otherwise."""
     if not _V1_DATETIME.match(text):
