@@ -123,7 +123,7 @@ class Sandbox:
                 (405, "Method not allowed") if matched is False else (404, "Unknown method .")
             )
             self.stats.record(f"{method} (unmatched)", status, 0)
-            return _json(status, error_body(message))
+            return _json(status, error_body(message), self.limiter.headers_for("anonymous"))
         route, params = matched
         delay, reply, body_faults = self._faults_before(path)
         if reply is not None:

@@ -120,7 +120,9 @@ def test_unknown_ids_paths_and_methods(sandbox: RunningSandbox, api: requests.Se
     missing = api.get(f"{sandbox.base_url}/api/v2/persons/99999999", timeout=10)
     assert missing.status_code == 404
     assert missing.json()["error"] == "Entity was not found"
-    assert api.get(f"{sandbox.base_url}/api/v2/leads", timeout=10).status_code == 404
+    unknown = api.get(f"{sandbox.base_url}/api/v2/leads", timeout=10)
+    assert unknown.status_code == 404
+    assert "x-ratelimit-limit" in unknown.headers
     assert api.put(f"{sandbox.base_url}/api/v2/persons", timeout=10).status_code == 405
     assert api.get(f"{sandbox.base_url}/api/v2/notes", timeout=10).status_code == 404
 
