@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -17,22 +17,35 @@ def _admin_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """Create a fresh PostgreSQL database for this test session and drop it afterwards.
+def make_pg_database() -> Iterator[Callable[[], str]]:
+    """A factory of fresh PostgreSQL databases, all dropped at the end of the session.
 
-    Yields a libpq URL (``postgresql://...``). The server named by ``TEST_PG_URL`` is never
-    assumed empty: every run works in a database of its own.
+    Each call creates a database and returns its libpq URL (``postgresql://...``). The server
+    named by ``TEST_PG_URL`` is never assumed empty: every test run works in databases of its own.
     """
     admin_url = _admin_url()
-    name = f"cdp_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(admin_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
     base, _, _ = admin_url.rpartition("/")
+    created: list[str] = []
+
+    def make() -> str:
+        name = f"cdp_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(admin_url, autocommit=True) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+        created.append(name)
+        return f"{base}/{name}"
+
     try:
-        yield f"{base}/{name}"
+        yield make
     finally:
         with psycopg.connect(admin_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            for name in created:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def pg_database(make_pg_database: Callable[[], str]) -> str:
+    """A fresh PostgreSQL database shared by this test session (libpq URL)."""
+    return make_pg_database()
 
 
 @pytest.fixture(scope="session")
