@@ -141,6 +141,17 @@ def update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     drop_stage(conn, staged)
 
 
+def delete_rows(conn: sa.Connection, table: sa.Table, keys: list[dict]) -> None:
+    """Delete the rows whose primary keys are given."""
+    if not keys:
+        return
+    staged = stage(conn, table, keys)
+    conn.execute(
+        sa.delete(table).where(*(table.c[c.name] == staged.c[c.name] for c in staged.columns))
+    )
+    drop_stage(conn, staged)
+
+
 def among(column: sa.ColumnElement, values: Iterable[Any]) -> sa.ColumnElement[bool]:
     """``column = ANY(:array)``: one array parameter instead of thousands of IN parameters.
 

@@ -9,11 +9,13 @@ records may have changed, which gives the same rows whatever the arrival order.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from target_cdp import bulk
 from target_cdp.bulk import among
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
@@ -46,6 +48,19 @@ ASSOCIATIONS: tuple[tuple[str, str, str, str], ...] = (
     ("deal", "note", "notes", "deal_ref"),
     ("deal", "pipedrive_activity", "activities", "deal_ref"),
 )
+
+
+PRIMARY_KEY = ("from_kind", "from_id", "to_kind", "to_id")
+
+
+@dataclass(frozen=True)
+class ChildLinks:
+    """A changed record's references (``person_ref``...) before and after, as a linked record."""
+
+    to_id: str
+    at: dt.datetime | None
+    old: dict[str, int | None]
+    new: dict[str, int | None]
 
 
 class Links:
@@ -97,7 +112,7 @@ class Links:
                     sa.func.row_number()
                     .over(
                         partition_by=ref,
-                        order_by=(r.c.update_time.desc().nulls_last(), r.c.pipedrive_id.desc()),
+                        order_by=(r.c.update_time.desc().nulls_last(), to_id.desc()),
                     )
                     .label("rn"),
                 )
@@ -128,6 +143,80 @@ class Links:
                 sa.select(sa.func.count()).select_from(ranked).where(ranked.c.rn > cap)
             ).scalar_one()
         return cut
+
+    def update_children(
+        self,
+        conn: sa.Connection,
+        stream: str,
+        children: list[ChildLinks],
+    ) -> int:
+        """Apply the links of changed child records; return how many links the cap cut.
+
+        New links are upserted and the cap enforced on the groups that grew. A group that lost
+        a link is rebuilt from ``pipedrive_records`` (a link cut earlier may now fit).
+        """
+        a = self.t.associations
+        specs = [s for s in ASSOCIATIONS if s[2] == stream]
+        parents_by_kind: dict[str, set[int]] = {}
+        for from_kind, _, _, ref_name in specs:
+            refs = parents_by_kind.setdefault(from_kind, set())
+            for child in children:
+                refs.update(v for v in (child.old.get(ref_name), child.new.get(ref_name)) if v)
+        cdp = {kind: self.cdp_ids(conn, kind, refs) for kind, refs in parents_by_kind.items()}
+        added: dict[tuple[str, str, str, str], dict] = {}
+        shrunk: dict[str, set[int]] = {}
+        for from_kind, to_kind, _, ref_name in specs:
+            for child in children:
+                old, new = child.old.get(ref_name), child.new.get(ref_name)
+                if old is not None and old != new:
+                    shrunk.setdefault(from_kind, set()).add(old)
+                if new is not None and new in cdp[from_kind]:
+                    key = (from_kind, cdp[from_kind][new], to_kind, child.to_id)
+                    added[key] = dict(zip(PRIMARY_KEY, key, strict=True)) | {
+                        "associated_at": child.at
+                    }
+        bulk.upsert(conn, a, list(added.values()))
+        cut = self._trim(conn, {k[:3] for k in added})
+        for kind, refs in shrunk.items():
+            cut += self.recompute(conn, kind, refs)
+        return cut
+
+    def _trim(self, conn: sa.Connection, groups: set[tuple[str, str, str]]) -> int:
+        """Delete the links beyond ``max_associations`` in these groups; return how many."""
+        if not groups:
+            return 0
+        a = self.t.associations
+        cap = self.settings.max_associations
+        group = (a.c.from_kind, a.c.from_id, a.c.to_kind)
+        over = conn.execute(
+            sa.select(*group)
+            .where(among(a.c.from_id, {g[1] for g in groups}))
+            .group_by(*group)
+            .having(sa.func.count() > cap)
+        ).all()
+        over = [tuple(g) for g in over if tuple(g) in groups]
+        if not over:
+            return 0
+        ranked = (
+            sa.select(
+                *(a.c[name] for name in PRIMARY_KEY),
+                sa.func.row_number()
+                .over(
+                    partition_by=group,
+                    order_by=(a.c.associated_at.desc().nulls_last(), a.c.to_id.desc()),
+                )
+                .label("rn"),
+            )
+            .where(among(a.c.from_id, {g[1] for g in over}))
+            .subquery()
+        )
+        beyond = [
+            dict(zip(PRIMARY_KEY, row[:4], strict=True))
+            for row in conn.execute(sa.select(ranked).where(ranked.c.rn > cap))
+            if tuple(row[:3]) in set(over)
+        ]
+        bulk.delete_rows(conn, a, beyond)
+        return len(beyond)
 
     def backfill_person(self, conn: sa.Connection, pipedrive_person_ids: Collection[int]) -> None:
         """Point deals waiting for these persons at their CDP person."""

@@ -24,6 +24,7 @@ from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
 from target_cdp import bulk
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
+from target_cdp.links import ChildLinks
 from target_cdp.records import canonical, parse_time, raw_json, time_text, version_time
 from target_cdp.validation import FastJSONSchemaValidator
 
@@ -35,17 +36,10 @@ if TYPE_CHECKING:
 
 REJECTION = "__target_cdp_rejection__"
 VERSION = "_sdc_table_version"
+#: Pipedrive deal times that have columns of their own in ``deals``.
+DEAL_TIMES = ("add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time")
 #: Timestamp fields checked on every Pipedrive object record.
-TIME_FIELDS = (
-    "add_time",
-    "update_time",
-    "stage_change_time",
-    "won_time",
-    "lost_time",
-    "close_time",
-    "archive_time",
-    "marked_as_done_time",
-)
+TIME_FIELDS = (*DEAL_TIMES, "archive_time", "marked_as_done_time")
 MAX_NUMERIC = 10**31
 RETIRE_CHUNK = 5000
 
@@ -83,12 +77,8 @@ class Outcome:
     activities: list[Activity] = field(default_factory=list)
     regroup: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     counts: Counter[str] = field(default_factory=Counter)
-
-    def regroup_refs(self, kind: str, values: Iterable[Any]) -> None:
-        """Recompute the associations of these referenced records."""
-        self.regroup[kind].update(
-            v for v in values if isinstance(v, int) and not isinstance(v, bool)
-        )
+    #: CDP id (or Pipedrive id for notes and activities) of each stored change, as linked record.
+    to_ids: dict[int, str] = field(default_factory=dict)
 
 
 class CDPSink(BatchSink):
@@ -284,10 +274,23 @@ class PipedriveObjectSink(CDPSink):
             conn, outcome.activities, self.attribute_names
         ).items():
             counts[stream]["activities"] += n
-        for kind, ids in sorted(outcome.regroup.items()):
-            counts[self.stream_name]["associations_cut"] += self.run.links.recompute(
-                conn, kind, ids
+        children = [
+            ChildLinks(
+                to_id=outcome.to_ids[c.pipedrive_id],
+                at=c.update_time,
+                old=self._refs(c.old) if c.old and not is_deleted(self.kind, c.old) else {},
+                new=self._refs(c.new) if not c.deleted else {},
             )
+            for c in changes
+            if c.pipedrive_id in outcome.to_ids
+        ]
+        cut = self.run.links.update_children(conn, self.stream_name, children)
+        for kind, ids in sorted(outcome.regroup.items()):
+            cut += self.run.links.recompute(conn, kind, ids)
+        counts[self.stream_name]["associations_cut"] += cut
+
+    def _refs(self, record: dict) -> dict[str, int | None]:
+        return {name: _ref(record, field) for name, field in self.references.items()}
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Write the CDP rows of changed records (kind-specific)."""

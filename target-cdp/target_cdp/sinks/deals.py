@@ -7,16 +7,8 @@ import sqlalchemy as sa
 from target_cdp import bulk
 from target_cdp.activities import deal_activities
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.base import DEAL_TIMES, Change, Outcome, PipedriveObjectSink
 
-TIME_COLUMNS = (
-    "add_time",
-    "update_time",
-    "stage_change_time",
-    "won_time",
-    "lost_time",
-    "close_time",
-)
 COLUMN_FIELDS = frozenset(
     {
         "id",
@@ -30,7 +22,7 @@ COLUMN_FIELDS = frozenset(
         "stage_id",
         "is_deleted",
         "is_archived",
-        *TIME_COLUMNS,
+        *DEAL_TIMES,
     }
 )
 
@@ -71,7 +63,7 @@ class DealsSink(PipedriveObjectSink):
                 "currency": new.get("currency"),
                 "pipeline_id": new.get("pipeline_id"),
                 "stage_id": new.get("stage_id"),
-                **{name: parse_time(new.get(name)) for name in TIME_COLUMNS},
+                **{name: parse_time(new.get(name)) for name in DEAL_TIMES},
                 "is_deleted": change.deleted,
                 "deleted_at": None,
                 "is_archived": new.get("is_archived"),
@@ -90,10 +82,7 @@ class DealsSink(PipedriveObjectSink):
             out.activities += deal_activities(
                 change.old, new, deleted=change.deleted, deleted_at=change.deleted_at
             )
-            for kind, field in (("person", "person_id"), ("organization", "org_id")):
-                for ref in (old.get(field), new.get(field)):
-                    if isinstance(ref, int):
-                        out.regroup[kind].add(ref)
+            out.to_ids[pid] = row["deal_id"]
         bulk.upsert(conn, t.deals, rows)
         links.backfill_deal(conn, created)
         out.regroup["deal"].update(created)

@@ -10,7 +10,6 @@ from target_cdp.activities import Activity, note_activities, pipedrive_activity_
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
 REFERENCES = {"person_ref": "person_id", "org_ref": "org_id", "deal_ref": "deal_id"}
-KIND_OF_REF = {"person_ref": "person", "org_ref": "organization", "deal_ref": "deal"}
 
 
 class EngagementSink(PipedriveObjectSink):
@@ -27,10 +26,7 @@ class EngagementSink(PipedriveObjectSink):
             out.counts["deleted"] += change.deleted
             out.stored.add(change.pipedrive_id)
             out.activities += type(self).derive(change.old, change.new, deleted=change.deleted)
-            for ref_name, field in REFERENCES.items():
-                for ref in ((change.old or {}).get(field), change.new.get(field)):
-                    if isinstance(ref, int):
-                        out.regroup[KIND_OF_REF[ref_name]].add(ref)
+            out.to_ids[change.pipedrive_id] = str(change.pipedrive_id)
         return out
 
 

@@ -118,9 +118,7 @@ class PersonsSink(PipedriveObjectSink):
             written[row["person_id"]] = row
             out.stored.add(pid)
             out.activities += person_activities(change.old, new, deleted=change.deleted)
-            for ref in ((change.old or {}).get("org_id"), new.get("org_id")):
-                if isinstance(ref, int):
-                    out.regroup["organization"].add(ref)
+            out.to_ids[pid] = row["person_id"]
             if change.deleted:
                 out.counts["deleted"] += 1
         bulk.upsert(conn, people, list(written.values()))
