@@ -66,3 +66,18 @@ def test_children_before_parents_resolve_the_same(cdp):
         ("person", "deal"),
         ("person", "note"),
     ]
+
+
+def test_a_cut_link_returns_when_a_kept_one_goes(duck):
+    deals = [deal(i, person_id=1, update_time=ts(60 - i)) for i in range(1, 5)]
+    duck.run(
+        [*stream_of("persons", [person(1, "a@acme.io")]), *stream_of("deals", deals)],
+        max_associations=3,
+    )
+    duck.run(
+        stream_of("deals", [deal(4, person_id=1, is_deleted=True, update_time=ts(1))]),
+        max_associations=3,
+    )
+    ids = {d["deal_id"]: d["pipedrive_deal_id"] for d in duck.rows("deals")}
+    kept = duck.rows("associations", where="from_kind = 'person'", order_by="associated_at desc")
+    assert [ids[a["to_id"]] for a in kept] == [3, 2, 1]
