@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -32,6 +33,8 @@ class Database:
         connect_args: dict = {}
         if self.url.get_backend_name() == "duckdb":
             connect_args["config"] = {"memory_limit": settings.duckdb_memory_limit}
+            if self.url.database and self.url.database != ":memory:":
+                Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: errors must not echo record data (or anything secret) into logs.
         self.engine = sa.create_engine(self.url, hide_parameters=True, connect_args=connect_args)
         self.tables: CDPTables = build_tables(self._qualified(settings.schema))

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+import sqlalchemy as sa
 from target_cdp.database import CDPDatabaseError
 from target_messages import deal, person, record, run_target, schema, stream_of, ts
 
@@ -124,3 +125,16 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, config, expected):
     assert result.returncode != 0
     assert expected in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_default_duckdb_file_is_created_with_its_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_target(
+        {"database_url": "duckdb:///output/cdp.duckdb"},
+        stream_of("persons", [person(1, "a@acme.io")]),
+    )
+    assert (tmp_path / "output" / "cdp.duckdb").exists()
+    engine = sa.create_engine("duckdb:///output/cdp.duckdb")
+    with engine.connect() as conn:  # file and schema are both "cdp": names are qualified
+        assert conn.exec_driver_sql("select count(*) from cdp.cdp.people").scalar() == 1
+    engine.dispose()
