@@ -48,9 +48,7 @@ def run_tap(
             state_path.write_text(json.dumps(state))
             command += ["--state", str(state_path)]
         started = time.perf_counter()
-        process = subprocess.Popen(  # noqa: S603
-            command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-        )
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         records: dict[str, int] = {}
         final_state: dict[str, Any] = {}
         assert process.stdout is not None

@@ -22,13 +22,12 @@ LISTS = ("persons", "organizations", "deals", "activities", "notes")
 
 
 def floor_requests(measure: TapMeasure) -> int:
-    """Fewest possible requests: one per 500 records of each list and sub-list, plus one per
-    catalog and field endpoint."""
-    lists = 0
-    for operation, requests in measure.requests_by_operation.items():
-        del requests
-        if any(operation.endswith(f"/{name}") for name in LISTS) or operation.endswith("/archived"):
-            lists += 1
+    """Records of the lists / 500 (rounded up), plus one call per catalog and field endpoint."""
+    lists = sum(
+        1
+        for operation in measure.requests_by_operation
+        if operation.endswith("/archived") or any(operation.endswith(f"/{n}") for n in LISTS)
+    )
     records = sum(measure.records.get(name, 0) for name in LISTS)
     others = len(measure.requests_by_operation) - lists
     return math.ceil(records / PAGE) + others
@@ -38,15 +37,18 @@ def report(scale: int, measure: TapMeasure) -> None:
     """Print one scale's figures."""
     records = measure.total_records
     floor = floor_requests(measure)
+    wall_rate = records / measure.wall_seconds
+    cpu_rate = records / measure.cpu_seconds
     print(f"\n== scale {scale:,}: {records:,} records")
-    print(f"  wall        {measure.wall_seconds:8.1f} s   {records / measure.wall_seconds:10,.0f} records/s")
-    print(f"  tap CPU     {measure.cpu_seconds:8.1f} s   {records / measure.cpu_seconds:10,.0f} records/s per core")
+    print(f"  wall        {measure.wall_seconds:8.1f} s   {wall_rate:10,.0f} records/s")
+    print(f"  tap CPU     {measure.cpu_seconds:8.1f} s   {cpu_rate:10,.0f} records/s per core")
     print(
         f"  requests    {measure.requests:8,d}     floor {floor:,} "
         f"({100 * (measure.requests / floor - 1):+.2f}%), "
         f"{1000 * measure.requests / records:.2f} per 1,000 records"
     )
-    print(f"  tokens      {measure.tokens:8,d}     {1000 * measure.tokens / records:.1f} per 1,000 records")
+    tokens_rate = 1000 * measure.tokens / records
+    print(f"  tokens      {measure.tokens:8,d}     {tokens_rate:.1f} per 1,000 records")
     print(f"  peak RSS    {measure.peak_rss_mib:8.1f} MiB")
 
 

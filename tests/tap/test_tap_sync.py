@@ -233,3 +233,20 @@ def test_deselected_properties_are_left_out(shared_sandbox: Any) -> None:
         assert "emails" in person
         assert "lead_source" not in person["custom_fields"]
         assert "interests" in person["custom_fields"]
+
+
+def test_stream_maps_and_flattening(shared_sandbox: Any) -> None:
+    config = sandbox_config(
+        shared_sandbox,
+        flattening_enabled=True,
+        flattening_max_depth=1,
+        stream_maps={"persons": {"name_hash": "md5(name)", "phones": "__NULL__"}},
+    )
+    run = run_tap(config, catalog=catalog_for(sandbox_config(shared_sandbox), {"persons"}))
+    person = run.records["persons"][0]
+    assert "custom_fields__lead_source" in person
+    assert "custom_fields" not in person
+    assert len(person["name_hash"]) == 32
+    assert "phones" not in person
+    schema = next(m for m in run.messages if m["type"] == "SCHEMA")["schema"]
+    assert "custom_fields__lead_source" in schema["properties"]
