@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
-
-ANCHOR = "2026-06-01T12:00:00Z"
+from sandbox_helpers import ANCHOR, api_session
 
 
 @pytest.fixture(scope="session")
@@ -30,13 +29,6 @@ def writable_sandbox() -> Iterator[RunningSandbox]:
         seed=11, scale=300, anchor=ANCHOR, burst_limit=0, daily_budget=0, frozen_clock=True
     ) as running:
         yield running
-
-
-def api_session(running: RunningSandbox) -> requests.Session:
-    """A session that authenticates like the tap does (``x-api-token`` header)."""
-    session = requests.Session()
-    session.headers["x-api-token"] = running.api_token
-    return session
 
 
 @pytest.fixture(scope="session")

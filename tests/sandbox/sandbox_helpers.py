@@ -1,10 +1,25 @@
-"""Small clients used by the sandbox tests: read every page of a v2 or v1 list."""
+"""Small clients used by the sandbox tests: an authenticated session, and readers of every page
+of a v2 or v1 list.
+
+Test modules import from here, never from ``conftest`` (two test directories' conftests share
+that module name when pytest runs them together).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 import requests
+from pipedrive_sandbox.testing import RunningSandbox
+
+ANCHOR = "2026-06-01T12:00:00Z"
+
+
+def api_session(running: RunningSandbox) -> requests.Session:
+    """A session that authenticates like the tap does (``x-api-token`` header)."""
+    session = requests.Session()
+    session.headers["x-api-token"] = running.api_token
+    return session
 
 
 def read_v2(session: requests.Session, url: str, **params: Any) -> tuple[list[dict[str, Any]], int]:

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 
 import pytest
 import requests
-from conftest import ANCHOR, api_session
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
+from sandbox_helpers import ANCHOR, api_session
 
 RATE_HEADERS = (
     "x-ratelimit-limit",

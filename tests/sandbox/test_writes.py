@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 
 import requests
-from conftest import api_session
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
-from sandbox_helpers import read_v1, read_v2
+from sandbox_helpers import api_session, read_v1, read_v2
 
 
 def _live_ids(running: RunningSandbox, kind: str) -> list[int]:

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 from pipedrive_sandbox.testing import start_sandbox
+from tap_helpers import SHARED
 
-SHARED: dict[str, Any] = {}
 _STACK = contextlib.ExitStack()
 
 

@@ -1,4 +1,8 @@
-"""Running tap-pipedrive in tests: in-process or through its CLI, and reading its messages."""
+"""Running tap-pipedrive in tests: in-process or through its CLI, and reading its messages.
+
+Test modules import from here, never from ``conftest`` (two test directories' conftests share
+that module name when pytest runs them together).
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,8 @@ from typing import Any
 from tap_pipedrive.tap import TapPipedrive
 
 TAP_EXECUTABLE = str(Path(sys.executable).with_name("tap-pipedrive"))
+SHARED: dict[str, Any] = {}
+"""``SHARED["sandbox"]``: the read-only sandbox ``conftest.pytest_configure`` starts."""
 
 
 def sandbox_config(sandbox: Any, **settings: Any) -> dict[str, Any]:

@@ -3,9 +3,8 @@
 
 from __future__ import annotations
 
-from conftest import SHARED
 from singer_sdk.testing import SuiteConfig, get_tap_test_class
-from tap_helpers import catalog_for, sandbox_config
+from tap_helpers import SHARED, catalog_for, sandbox_config
 from tap_pipedrive.streams import STREAM_NAMES
 from tap_pipedrive.tap import TapPipedrive
 
