@@ -30,6 +30,9 @@ OPTIONAL_FIELDS = {
     "deals": ("source_lead_id",),
     "activities": ("attendees",),
 }
+# Spec v2 GET /persons and /persons/{id}, include_fields: "marketing_status and doi_status can
+# only be included if the company has marketing app enabled".
+MARKETING_FIELDS = ("marketing_status", "doi_status")
 
 Arrays = dict[str, np.ndarray]
 Condition = Callable[[Arrays], np.ndarray]
@@ -156,6 +159,19 @@ def _cursor_for(key: int, sort_by: str, direction: str) -> str:
     return encode(Cursor(sort_by, value, direction, record_id))
 
 
+def check_marketing_app(store: Store, kind: str, q: dict[str, Any]) -> None:
+    """400 for ``include_fields=marketing_status|doi_status`` on an account without the
+    marketing app (``--no-marketing-app``)."""
+    if kind != "persons" or store.marketing_app:
+        return
+    asked = [name for name in q.get("include_fields") or [] if name in MARKETING_FIELDS]
+    if asked:
+        raise BadRequestError(
+            f"Parameter 'include_fields': {' and '.join(asked)} can only be included if the "
+            "company has marketing app enabled"
+        )
+
+
 def render(store: Store, kind: str, record: dict[str, Any], q: dict[str, Any]) -> dict[str, Any]:
     """A stored record as API v2 returns it for this query's include/custom field options."""
     out = dict(record)
@@ -182,6 +198,7 @@ def list_entities(req: Request) -> Response:
     store = req.sandbox.store
     q = validate("v2", req.template, req.query, unknown_params=req.sandbox.config.unknown_params)
     limit = limit_of(q)
+    check_marketing_app(store, spec.kind, q)
     if len(q.get("custom_fields") or []) > MAX_CUSTOM_FIELD_KEYS:
         raise BadRequestError(
             f"Parameter 'custom_fields' accepts at most {MAX_CUSTOM_FIELD_KEYS} keys"
@@ -223,6 +240,7 @@ def get_entity(req: Request) -> Response:
     kind = _SINGLE[req.template]
     store = req.sandbox.store
     q = validate("v2", req.template, req.query, unknown_params=req.sandbox.config.unknown_params)
+    check_marketing_app(store, kind, q)
     record = store.get(kind, parse_id(req.params["id"]))
     if record is None:
         raise NotFoundError()

@@ -166,6 +166,11 @@ def _validated(req: Request, kind: str) -> dict[str, Any]:
     table = REQUEST_BODIES[(req.version, req.method, req.template)]
     _check_types(body, table)
     store = req.sandbox.store
+    if kind == "persons" and "marketing_status" in body and not store.marketing_app:
+        # Spec v2 POST/PATCH /persons: accepted only "if the company uses the Campaigns product".
+        raise BadRequestError(
+            "Field 'marketing_status' can only be set if the company has marketing app enabled"
+        )
     _check_references(store, body)
     return _normalise(kind, store, body)
 

@@ -88,7 +88,9 @@ class Sandbox:
         self.anchor = anchor
         start = anchor if config.anchor is not None else max(anchor, int(time.time()))
         self.clock = SandboxClock(start, frozen=config.frozen_clock)
-        self.store = Store(config.seed, config.scale, anchor, self.clock)
+        self.store = Store(
+            config.seed, config.scale, anchor, self.clock, marketing_app=config.marketing_app
+        )
         self.router = build_router()
         self.stats = Stats()
         self.limiter = RateLimiter(

@@ -85,6 +85,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve.add_argument("--unknown-params", choices=("reject", "ignore"), default="reject")
     serve.add_argument(
+        "--no-marketing-app",
+        dest="marketing_app",
+        action="store_false",
+        help="an account without Pipedrive's marketing app: persons have no marketing_status "
+        "or doi_status, and asking for them is a 400",
+    )
+    serve.add_argument(
         "--frozen-clock", action="store_true", help="the clock moves only through the control API"
     )
     serve.add_argument(

@@ -26,6 +26,7 @@ class SandboxConfig:
     daily_budget: int = DEFAULT_DAILY_BUDGET  # 0 = unlimited
     retry_after: bool = False  # also send Retry-After on 429 (Pipedrive does not document it)
     unknown_params: str = "reject"  # or "ignore"
+    marketing_app: bool = True  # False: no marketing_status/doi_status (--no-marketing-app)
     frozen_clock: bool = False
     oauth_client_id: str = "sandbox-client"
     oauth_client_secret: str = "sandbox-secret"  # noqa: S105 - public test credential

@@ -191,6 +191,8 @@ def v2_fields(store: Store, kind: str, include: set[str]) -> list[dict[str, Any]
     """All field definitions of an entity in v2 shape: built-in first, then custom fields."""
     out = []
     for code, name, field_type, options, optional in _BUILTIN[kind]:
+        if code == "marketing_status" and not store.marketing_app:
+            continue
         out.append(
             {
                 "field_name": name,

@@ -47,8 +47,11 @@ class RecordFactory:
         catalog: Catalog,
         custom_fields: dict[str, list[CustomField]],
         columns: dict[str, Columns],
+        *,
+        marketing_app: bool = True,
     ) -> None:
         self.seed = seed
+        self.marketing_app = marketing_app
         self.anchor = anchor
         self.catalog = catalog
         self.custom_fields = custom_fields
@@ -151,7 +154,7 @@ class RecordFactory:
         status = (
             MARKETING_STATUSES[min(3, int(rng.random() ** 1.5 * 4))] if has_email else "no_consent"
         )
-        return {
+        person = {
             "id": person_id,
             "name": f"{first} {last}" if last else first,
             "first_name": first,
@@ -170,6 +173,9 @@ class RecordFactory:
             "marketing_status": status,
             "doi_status": "confirmed" if status == "subscribed" and rng.random() < 0.5 else None,
         }
+        if not self.marketing_app:  # drawn all the same: the other fields stay seed-identical
+            del person["marketing_status"], person["doi_status"]
+        return person
 
     def _emails(
         self, rng: Draws, org_id: int, first: str, last: str, source_id: int

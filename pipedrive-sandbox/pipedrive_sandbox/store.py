@@ -39,18 +39,28 @@ Mask = Callable[[dict[str, np.ndarray]], np.ndarray]
 class Store:
     """All records of one sandbox account."""
 
-    def __init__(self, seed: int, scale: int, anchor: int, clock: SandboxClock) -> None:
+    def __init__(
+        self, seed: int, scale: int, anchor: int, clock: SandboxClock, *, marketing_app: bool = True
+    ) -> None:
         self.seed = seed
         self.scale = scale
         self.anchor = anchor
         self.clock = clock
+        self.marketing_app = marketing_app
         self.counts = split_scale(scale)
         self.catalog = build_catalog(seed, scale, anchor)
         self.custom_fields = build_custom_fields(seed, anchor)
         self.columns: dict[str, Columns] = ColumnBuilder(
             seed, self.counts, anchor, self.catalog
         ).build()
-        self.factory = RecordFactory(seed, anchor, self.catalog, self.custom_fields, self.columns)
+        self.factory = RecordFactory(
+            seed,
+            anchor,
+            self.catalog,
+            self.custom_fields,
+            self.columns,
+            marketing_app=marketing_app,
+        )
         self.overlay: dict[str, dict[int, dict[str, Any]]] = {kind: {} for kind in KINDS}
         self.versions = dict.fromkeys(KINDS, 0)
         self.changelog = Changelog(self)

@@ -27,19 +27,23 @@ def new_record(
         record["custom_fields"].update(copy.deepcopy(custom))
     record = {"id": record_id, **record, "add_time": stamp, "update_time": stamp}
     if kind == "persons":
-        _person_names(record, fields)
+        _person_names(record, fields, marketing_app=store.marketing_app)
     if kind == "deals":
         _deal_consistency(store, record, now)
     return record
 
 
-def _person_names(record: dict[str, Any], fields: dict[str, Any]) -> None:
+def _person_names(record: dict[str, Any], fields: dict[str, Any], *, marketing_app: bool) -> None:
     if "name" in fields and "first_name" not in fields:
         first, _, last = fields["name"].partition(" ")
         record["first_name"], record["last_name"] = first, last or None
     elif "name" not in fields:
         record["name"] = " ".join(p for p in (record["first_name"], record["last_name"]) if p)
-    if any(e.get("value") for e in record["emails"]) and "marketing_status" not in fields:
+    if (
+        marketing_app
+        and any(e.get("value") for e in record["emails"])
+        and "marketing_status" not in fields
+    ):
         record["marketing_status"] = "no_consent"
 
 
@@ -63,8 +67,8 @@ def _deal_consistency(store: Store, deal: dict[str, Any], now: int) -> None:
         deal["archive_time"] = stamp
 
 
-def _person() -> dict[str, Any]:
-    return {
+def _person(store: Store) -> dict[str, Any]:
+    person = {
         "name": None,
         "first_name": None,
         "last_name": None,
@@ -79,6 +83,9 @@ def _person() -> dict[str, Any]:
         "marketing_status": "no_consent",
         "doi_status": None,
     }
+    if not store.marketing_app:
+        del person["marketing_status"], person["doi_status"]
+    return person
 
 
 def _organization() -> dict[str, Any]:
@@ -187,7 +194,7 @@ def _note() -> dict[str, Any]:
 
 
 _DEFAULTS: dict[str, Callable[[Store], dict[str, Any]]] = {
-    "persons": lambda _store: _person(),
+    "persons": _person,
     "organizations": lambda _store: _organization(),
     "deals": _deal,
     "activities": _activity,
