@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import decimal
 import itertools
+import operator
 import os
 import tempfile
 from collections.abc import Iterable, Sequence
@@ -22,6 +23,7 @@ from sqlalchemy.dialects import postgresql
 from target_cdp.records import dumps
 
 _stage_ids = itertools.count()
+_NDJSON = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
 def _stage_default(value: Any) -> Any:
@@ -36,16 +38,8 @@ def _stage_duckdb(
     fd, path = tempfile.mkstemp(prefix="target-cdp-", suffix=".ndjson")
     try:
         with os.fdopen(fd, "wb") as file:
-            names = [str(c.name) for c in columns]
-            file.writelines(
-                orjson.dumps(
-                    {n: row.get(n) for n in names},
-                    default=_stage_default,
-                    option=orjson.OPT_SORT_KEYS,
-                )
-                + b"\n"
-                for row in rows
-            )
+            for row in rows:
+                file.write(orjson.dumps(row, default=_stage_default, option=_NDJSON))
         types = ", ".join(f"'{c.name}': '{c.type.compile(dialect=conn.dialect)}'" for c in columns)
         quoted = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)
         conn.exec_driver_sql(
@@ -59,26 +53,24 @@ def _stage_duckdb(
 def _stage_postgresql(
     conn: sa.Connection, name: str, columns: Sequence[sa.Column], rows: list[dict]
 ) -> None:
-    json_columns = {c.name for c in columns if isinstance(c.type, sa.JSON)}
     names = [c.name for c in columns]
+    json_positions = [i for i, c in enumerate(columns) if isinstance(c.type, sa.JSON)]
+    values_of = operator.itemgetter(*names)
     cursor = conn.connection.driver_connection.cursor()
     quoted = ", ".join(conn.dialect.identifier_preparer.quote(n) for n in names)
     with cursor.copy(f"COPY {name} ({quoted}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row(
-                [
-                    (None if row.get(n) is None else dumps(row[n]).decode())
-                    if n in json_columns
-                    else row.get(n)
-                    for n in names
-                ]
-            )
+            values = list(values_of(row)) if len(names) > 1 else [values_of(row)]
+            for i in json_positions:
+                if values[i] is not None:
+                    values[i] = dumps(values[i]).decode()
+            copy.write_row(values)
 
 
 def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableClause:
     """Copy ``rows`` into a new temporary table shaped like ``table``; return it.
 
-    Only the columns present in the first row are staged (all rows carry the same keys).
+    Every row must carry the same keys, all of them columns of ``table``.
     """
     columns = [c for c in table.columns if c.name in rows[0]]
     name = f"cdp_stage_{table.name}_{next(_stage_ids)}"

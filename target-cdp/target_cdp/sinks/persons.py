@@ -144,7 +144,8 @@ class PersonsSink(PipedriveObjectSink):
             fields["attributes"] = dict(fields["attributes"] or {})
         merged = merge_person(fields, proposal, self.run.settings)
         if existing is None:
-            row: dict[str, Any] = {
+            row: dict[str, Any] = {column.name: None for column in self.run.tables.people.columns}
+            row |= {
                 "person_id": cdp_id("person", pid),
                 "source": "pipedrive",
                 "created_at": parse_time(new.get("add_time")),
