@@ -38,3 +38,8 @@ class RateLimited(RetriableAPIError):  # noqa: N818 - named after the HTTP condi
 
 class TransientResponseError(RetriableAPIError):
     """A response that should be retried after a backoff: 5xx, truncated or null body."""
+
+
+class MarketingFieldsRefusedError(FatalAPIError):
+    """HTTP 400 to a persons request with ``include_fields=marketing_status,doi_status``: the
+    account may have no marketing app (the persons stream retries without the two fields)."""

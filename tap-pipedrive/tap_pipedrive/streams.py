@@ -3,23 +3,30 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlparse
+from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlsplit, urlunsplit
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
 
 from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
+from tap_pipedrive.errors import MarketingFieldsRefusedError
 from tap_pipedrive.pagination import KeysetOffsetPaginator
-from tap_pipedrive.response import set_payload
+from tap_pipedrive.response import error_text, payload_of, set_payload
 from tap_pipedrive.timestamps import to_api_param, to_rfc3339
 
 if TYPE_CHECKING:
     import requests
     from singer_sdk.helpers.types import Context
+
+    from tap_pipedrive.tap import TapPipedrive
+
+# Spec v2 GET /persons: "can only be included if the company has marketing app enabled".
+MARKETING_INCLUDE_FIELDS = ("marketing_status", "doi_status")
 
 
 # -- field definitions ------------------------------------------------------------------------
@@ -230,14 +237,89 @@ class ChangelogParent(V2IncrementalStream):
 
 
 class PersonsStream(ChangelogParent):
-    """``GET /api/v2/persons`` with marketing consent."""
+    """``GET /api/v2/persons`` with marketing consent, where the account has it.
+
+    ``marketing_status`` and ``doi_status`` "can only be included if the company has marketing
+    app enabled" (spec v2 ``GET /persons``). On an account without it Pipedrive answers 400:
+    the request is sent again without them, once per run, and the records lack the two fields
+    (the schema keeps them).
+    """
 
     name = "persons"
     path = "/persons"
     primary_keys = ("id",)
     child_key = "person_id"
     custom_fields_entity = "person_fields"
-    extra_params: ClassVar[Mapping[str, str]] = {"include_fields": "marketing_status,doi_status"}
+    extra_params: ClassVar[Mapping[str, str]] = {
+        "include_fields": ",".join(MARKETING_INCLUDE_FIELDS)
+    }
+
+    def __init__(self, tap: TapPipedrive, schema: dict[str, Any] | None = None) -> None:
+        """Create the stream; marketing fields are asked for until Pipedrive refuses them."""
+        super().__init__(tap=tap, schema=schema)
+        self._marketing_app = True
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """No ``include_fields`` once the account turned out to have no marketing app."""
+        params = super().get_url_params(context, next_page_token)
+        if not self._marketing_app:
+            params.pop("include_fields", None)
+        return params
+
+    def validate_response(self, response: requests.Response) -> None:
+        """A 400 to a request asking for marketing fields may mean: no marketing app."""
+        try:
+            super().validate_response(response)
+        except FatalAPIError as exc:
+            refused = response.status_code == HTTPStatus.BAD_REQUEST
+            if refused and _asks_marketing(response.request):
+                reason = payload_of(response).get("error") or error_text(response)
+                raise MarketingFieldsRefusedError(str(reason)) from exc
+            raise
+
+    def request_decorator(self, func: Callable) -> Callable:
+        """On :class:`MarketingFieldsRefusedError`, send the request again without the marketing
+        fields; if that succeeds, the account has no marketing app: say so once and stop
+        asking for them. If it fails too, its own error is the real problem."""
+        send = super().request_decorator(func)
+
+        def send_with_fallback(request: requests.PreparedRequest, context: Context | None) -> Any:
+            try:
+                return send(request, context)
+            except MarketingFieldsRefusedError as refused:
+                response = send(_without_marketing(request), context)
+                self._marketing_app = False
+                self.logger.warning(
+                    "Pipedrive refused include_fields=%s for persons (HTTP 400: %s): this "
+                    "account has no marketing app, so persons are read without them and "
+                    "marketing_status will be absent from their records",
+                    ",".join(MARKETING_INCLUDE_FIELDS),
+                    refused,
+                )
+                return response
+
+        return send_with_fallback
+
+
+def _asks_marketing(request: requests.PreparedRequest) -> bool:
+    query = parse_qs(urlsplit(request.url or "").query)
+    asked = {item for value in query.get("include_fields", []) for item in value.split(",")}
+    return bool(asked & set(MARKETING_INCLUDE_FIELDS))
+
+
+def _without_marketing(request: requests.PreparedRequest) -> requests.PreparedRequest:
+    """The same request without ``marketing_status``/``doi_status`` in ``include_fields``."""
+    parts = urlsplit(request.url or "")
+    pairs = [
+        (name, ",".join(i for i in value.split(",") if i not in MARKETING_INCLUDE_FIELDS))
+        if name == "include_fields"
+        else (name, value)
+        for name, value in parse_qsl(parts.query, keep_blank_values=True)
+    ]
+    query = [(name, value) for name, value in pairs if name != "include_fields" or value]
+    retry = request.copy()
+    retry.prepare_url(urlunsplit(parts._replace(query=urlencode(query))), None)
+    return retry
 
 
 class OrganizationsStream(V2IncrementalStream):
