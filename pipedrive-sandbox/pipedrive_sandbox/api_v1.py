@@ -1,4 +1,5 @@
-"""API v1 read endpoints: notes (offset pagination), noteFields, users, users/me, activityTypes."""
+"""API v1 read endpoints: notes (offset pagination), noteFields, activityFields, users,
+users/me, activityTypes."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ import numpy as np
 from pipedrive_sandbox import timefmt
 from pipedrive_sandbox.catalog import COMPANY_DOMAIN, COMPANY_ID
 from pipedrive_sandbox.errors import BadRequestError, NotFoundError
-from pipedrive_sandbox.fields import v1_note_fields
+from pipedrive_sandbox.fields import v1_fields, v1_note_fields
 from pipedrive_sandbox.params import limit_of, validate
 from pipedrive_sandbox.routing import Request, Response
 from pipedrive_sandbox.store import Store
@@ -169,14 +170,24 @@ def get_note(req: Request) -> Response:
     return Response(200, {"success": True, "data": render_note(req.sandbox.store, note)})
 
 
-def list_note_fields(req: Request) -> Response:
-    """GET /v1/noteFields."""
-    validate("v1", "/noteFields", req.query, unknown_params=req.sandbox.config.unknown_params)
-    fields = v1_note_fields()
+def _field_list(fields: list[dict[str, Any]]) -> Response:
+    """A v1 field catalog: everything in one page (these endpoints take no paging)."""
     pagination = {"start": 0, "limit": len(fields), "more_items_in_collection": False}
     return Response(
         200, {"success": True, "data": fields, "additional_data": {"pagination": pagination}}
     )
+
+
+def list_note_fields(req: Request) -> Response:
+    """GET /v1/noteFields."""
+    validate("v1", "/noteFields", req.query, unknown_params=req.sandbox.config.unknown_params)
+    return _field_list(v1_note_fields())
+
+
+def list_activity_fields(req: Request) -> Response:
+    """GET /v1/activityFields (needs only ``activities:read``, where v2 needs ``admin``)."""
+    validate("v1", "/activityFields", req.query, unknown_params=req.sandbox.config.unknown_params)
+    return _field_list(v1_fields(req.sandbox.store, "activities"))
 
 
 def list_users(req: Request) -> Response:

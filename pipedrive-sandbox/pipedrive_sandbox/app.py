@@ -1,7 +1,8 @@
 """The sandbox application: one request in, one reply out, independent of the HTTP server.
 
-Order of work for an API request: route -> faults -> auth -> rate limit -> handler -> body
-faults -> stats. The control API (``/_sandbox/...``) and ``/oauth/token`` bypass all of it.
+Order of work for an API request: route -> faults -> auth -> rate limit -> OAuth scope ->
+handler -> body faults -> stats. The control API (``/_sandbox/...``) and ``/oauth/token``
+bypass all of it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipedrive_sandbox import api_history, api_v1, api_v2, api_writes, control
 from pipedrive_sandbox.auth import identify
 from pipedrive_sandbox.clock import SandboxClock, default_anchor
 from pipedrive_sandbox.config import SandboxConfig
-from pipedrive_sandbox.errors import UNAUTHORIZED_BODY, ApiError, error_body
+from pipedrive_sandbox.errors import SCOPE_MISMATCH, UNAUTHORIZED_BODY, ApiError, error_body
 from pipedrive_sandbox.faults import FaultInjector
 from pipedrive_sandbox.oauth import OAuthServer
 from pipedrive_sandbox.ratelimit import RateLimiter
@@ -58,6 +59,7 @@ def build_router() -> Router:
     router.add("v1", "GET", "/notes", api_v1.list_notes)
     router.add("v1", "GET", "/notes/{id}", api_v1.get_note)
     router.add("v1", "GET", "/noteFields", api_v1.list_note_fields)
+    router.add("v1", "GET", "/activityFields", api_v1.list_activity_fields)
     router.add("v1", "GET", "/users", api_v1.list_users)
     router.add("v1", "GET", "/users/me", api_v1.current_user)
     router.add("v1", "GET", "/activityTypes", api_v1.list_activity_types)
@@ -149,6 +151,10 @@ class Sandbox:
                 else "Daily API token budget exhausted; it resets at midnight UTC"
             )
             return Reply(429, orjson.dumps(error_body(message)), rate_headers, delay=delay)
+        if identity == "oauth" and not self.oauth.grants(route.scopes):
+            self.stats.record(route.operation, 403, route.cost)
+            body = orjson.dumps(error_body(SCOPE_MISMATCH))
+            return Reply(403, body, dict(decision.headers), delay=delay)
         request = Request(
             method, path, query, headers, body, self, params, route.version, route.template
         )

@@ -9,7 +9,12 @@ from collections.abc import Sequence
 
 from pipedrive_sandbox import timefmt
 from pipedrive_sandbox.columns import MIN_SCALE
-from pipedrive_sandbox.config import DEFAULT_BURST_LIMIT, DEFAULT_DAILY_BUDGET, SandboxConfig
+from pipedrive_sandbox.config import (
+    DEFAULT_BURST_LIMIT,
+    DEFAULT_DAILY_BUDGET,
+    DEFAULT_OAUTH_SCOPES,
+    SandboxConfig,
+)
 
 
 def _anchor(text: str) -> int:
@@ -33,6 +38,15 @@ def _faults(text: str) -> dict[str, object]:
     except (TypeError, ValueError) as exc:
         raise argparse.ArgumentTypeError(f"--faults: {exc}") from exc
     return value
+
+
+def _scopes(text: str) -> tuple[str, ...]:
+    scopes = tuple(scope.strip() for scope in text.split(","))
+    if not all(scopes):
+        raise argparse.ArgumentTypeError(
+            "--oauth-scopes must be a comma-separated list of scopes, e.g. base,contacts:read"
+        )
+    return scopes
 
 
 def _scale(text: str) -> int:
@@ -109,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=3600,
         help="lifetime of issued OAuth access tokens, seconds",
+    )
+    serve.add_argument(
+        "--oauth-scopes",
+        type=_scopes,
+        default=DEFAULT_OAUTH_SCOPES,
+        help="comma-separated scopes issued OAuth access tokens carry; a call whose operation "
+        "needs none of them is a 403 (default: every scope a served operation needs)",
     )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser

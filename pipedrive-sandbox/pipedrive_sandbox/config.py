@@ -9,6 +9,20 @@ from typing import Any
 DEFAULT_DAILY_BUDGET = 30_000 * 2 * 5
 # Growth plan burst limit for API tokens, per rolling 2-second window (notes section 6.2).
 DEFAULT_BURST_LIMIT = 40
+# Every scope an operation the sandbox serves asks for (spec ``security``), so by default an
+# OAuth access token may call everything an API token may.
+DEFAULT_OAUTH_SCOPES = (
+    "base",
+    "deals:read",
+    "deals:full",
+    "contacts:read",
+    "contacts:full",
+    "activities:read",
+    "activities:full",
+    "recents:read",
+    "users:read",
+    "admin",
+)
 
 
 @dataclass
@@ -32,6 +46,7 @@ class SandboxConfig:
     oauth_client_secret: str = "sandbox-secret"  # noqa: S105 - public test credential
     oauth_refresh_token: str = "sandbox-refresh-token"  # noqa: S105 - public test credential
     oauth_access_token_ttl: int = 3600
+    oauth_scopes: tuple[str, ...] = DEFAULT_OAUTH_SCOPES  # what issued access tokens carry
     faults: dict[str, Any] = field(default_factory=dict)
     fault_seed: int = 0
     verbose: bool = False

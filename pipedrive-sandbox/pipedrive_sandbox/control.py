@@ -88,6 +88,7 @@ def info(sandbox: Sandbox) -> dict[str, Any]:
         "counts": {kind: store.size(kind) for kind in KINDS},
         "startup_seconds": round(sandbox.startup_seconds, 3),
         "marketing_app": store.marketing_app,
+        "oauth_scopes": list(sandbox.config.oauth_scopes),
         "custom_fields": {
             kind: [{"key": cf.key, "name": cf.name, "field_type": cf.field_type} for cf in fields]
             for kind, fields in store.custom_fields.items()

@@ -45,4 +45,6 @@ def error_body(message: str) -> dict[str, Any]:
     }
 
 
+# Pipedrive's API proxy, for an OAuth token without the operation's scope (notes section 7).
+SCOPE_MISMATCH = "Scope and URL mismatch"
 UNAUTHORIZED_BODY = {"success": False, "error": "unauthorized access", "errorCode": 401}

@@ -1,4 +1,4 @@
-"""Field catalogs: API v2 ``/{entity}Fields`` and API v1 ``/noteFields``.
+"""Field catalogs: API v2 ``/{entity}Fields``, API v1 ``/activityFields`` and ``/noteFields``.
 
 Built-in fields are listed by hand (code, name, type); custom fields come from
 ``custom_fields.py``. v2 option ids are strings for built-in fields and integers for custom ones
@@ -225,6 +225,34 @@ def _custom_v2(cf: CustomField) -> dict[str, Any]:
         "is_custom_field": True,
         "is_optional_response_field": False,
     }
+
+
+def v1_fields(store: Store, kind: str) -> list[dict[str, Any]]:
+    """The v2 definitions of an entity in v1 shape (``GET /v1/activityFields``): ``key``,
+    ``name``, ``edit_flag`` (custom), ``options`` as ``{id, label}``; notes section 4.1."""
+    out = []
+    for order, field in enumerate(v2_fields(store, kind, set()), 1):
+        row: dict[str, Any] = {
+            "id": order,
+            "key": field["field_code"],
+            "name": field["field_name"],
+            "order_nr": order,
+            "field_type": field["field_type"],
+            "active_flag": True,
+            "edit_flag": field["is_custom_field"],
+            "bulk_edit_allowed": field["is_custom_field"],
+            "mandatory_flag": False,
+            "options": [{"id": o["id"], "label": o["label"]} for o in field["options"]]
+            if field["options"]
+            else None,
+        }
+        if field["subfields"]:
+            row["subfields"] = [
+                {"key": s["field_code"], "name": s["field_name"], "field_type": s["field_type"]}
+                for s in field["subfields"]
+            ]
+        out.append(row)
+    return out
 
 
 # v1 noteFields: (key, name, field_type, options, edit_flag, mandatory_flag)

@@ -3,7 +3,8 @@
 Like Pipedrive's: form-encoded body, client credentials in ``Authorization: Basic`` (or in the
 body), short-lived access tokens with ``expires_in`` and ``api_domain``, and the same refresh
 token returned on every refresh (notes section 7). Token lifetimes follow the sandbox clock, so
-``advance_clock`` makes them expire.
+``advance_clock`` makes them expire. Tokens carry ``--oauth-scopes``; a call whose operation
+(spec ``security``) needs none of them is a 403 "Scope and URL mismatch" (notes section 7).
 """
 
 from __future__ import annotations
@@ -18,8 +19,6 @@ from urllib.parse import parse_qs
 from pipedrive_sandbox.clock import SandboxClock
 from pipedrive_sandbox.config import SandboxConfig
 from pipedrive_sandbox.routing import Response
-
-SCOPES = "base deals:read contacts:read activities:read recents:read users:read admin"
 
 
 def _error(status: int, error: str, message: str) -> Response:
@@ -40,6 +39,10 @@ class OAuthServer:
         with self._lock:
             expiry = self._tokens.get(access_token)
         return expiry is not None and self.clock.now() < expiry
+
+    def grants(self, required: tuple[str, ...]) -> bool:
+        """Whether issued tokens carry one of the scopes an operation needs."""
+        return not required or any(scope in self.config.oauth_scopes for scope in required)
 
     def _client(self, authorization: str | None, form: dict[str, str]) -> tuple[str, str] | None:
         if authorization and authorization.lower().startswith("basic "):
@@ -78,7 +81,7 @@ class OAuthServer:
                 "access_token": access,
                 "token_type": "Bearer",
                 "refresh_token": refresh,
-                "scope": SCOPES,
+                "scope": ",".join(self.config.oauth_scopes),
                 "expires_in": ttl,
                 "api_domain": api_domain,
             },

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from typing import TYPE_CHECKING, Any
 
-from pipedrive_sandbox.spec_tables import TOKEN_COSTS
+from pipedrive_sandbox.spec_tables import OAUTH_SCOPES, TOKEN_COSTS
 
 if TYPE_CHECKING:
     from pipedrive_sandbox.app import Sandbox
@@ -56,6 +56,11 @@ class Route:
     def cost(self) -> int:
         """Rate-limit token cost (``x-token-cost`` of the spec)."""
         return TOKEN_COSTS[(self.version, self.method, self.template)]
+
+    @property
+    def scopes(self) -> tuple[str, ...]:
+        """OAuth scopes, any one of which allows the call (the spec's ``security``)."""
+        return OAUTH_SCOPES.get((self.version, self.method, self.template), ())
 
     @property
     def operation(self) -> str:

@@ -7,6 +7,7 @@
 
 ``options`` map to ``pipedrive-sandbox serve`` flags: ``burst_limit=0`` -> ``--burst-limit 0``,
 ``frozen_clock=True`` -> ``--frozen-clock``, ``faults={...}`` -> ``--faults '<json>'``,
+``oauth_scopes=["base", "contacts:read"]`` -> ``--oauth-scopes base,contacts:read``,
 ``anchor`` may be an RFC 3339 string, an aware ``datetime`` or epoch seconds.
 """
 
@@ -133,6 +134,8 @@ def _flag_args(options: dict[str, Any]) -> list[str]:
             continue
         if name == "faults":
             text = json.dumps(value)
+        elif isinstance(value, list | tuple):
+            text = ",".join(str(item) for item in value)
         elif name == "anchor":
             text = _anchor_text(value)
         else:

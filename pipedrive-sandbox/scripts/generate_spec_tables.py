@@ -1,8 +1,8 @@
 """Generate ``pipedrive_sandbox/spec_tables.py`` from Pipedrive's vendored OpenAPI specs.
 
 The sandbox does not parse the 2.8 MB of YAML at start-up: this script distils what the server
-needs (the ``x-token-cost`` of every operation, and the query parameters of the operations it
-serves) into a small Python module. ``tests/sandbox/test_spec_tables.py`` re-runs the
+needs (the ``x-token-cost`` and OAuth scopes of every operation, and the query parameters of the
+operations it serves) into a small Python module. ``tests/sandbox/test_spec_tables.py`` re-runs the
 distillation and fails when the module and the specs disagree.
 
 Usage: python pipedrive-sandbox/scripts/generate_spec_tables.py [SPEC_DIR] > .../spec_tables.py
@@ -46,6 +46,7 @@ SERVED_GETS: dict[str, tuple[str, ...]] = {
         "/users",
         "/users/me",
         "/activityTypes",
+        "/activityFields",
         "/recents",
         "/persons/{id}/changelog",
         "/deals/{id}/changelog",
@@ -83,6 +84,21 @@ def token_costs(specs: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], 
                 if method in HTTP_METHODS and "x-token-cost" in operation:
                     costs[(version, method.upper(), path)] = int(operation["x-token-cost"])
     return dict(sorted(costs.items()))
+
+
+def oauth_scopes(specs: dict[str, dict[str, Any]]) -> dict[tuple[str, str, str], tuple[str, ...]]:
+    """``(version, METHOD, path template) -> OAuth scopes``, any one of which allows the call
+    (the operation's ``security`` entry ``oauth2``), for every operation of both specs."""
+    scopes: dict[tuple[str, str, str], tuple[str, ...]] = {}
+    for version, spec in specs.items():
+        for path, operations in spec["paths"].items():
+            for method, operation in operations.items():
+                if method not in HTTP_METHODS:
+                    continue
+                for requirement in operation.get("security") or []:
+                    if "oauth2" in requirement:
+                        scopes[(version, method.upper(), path)] = tuple(requirement["oauth2"])
+    return dict(sorted(scopes.items()))
 
 
 def _param_spec(parameter: dict[str, Any]) -> dict[str, Any]:
@@ -159,6 +175,7 @@ def render(spec_dir: Path) -> str:
     """The full text of ``spec_tables.py``."""
     specs = {version: load_spec(spec_dir, version) for version in ("v1", "v2")}
     costs = pprint.pformat(token_costs(specs), width=100, sort_dicts=False)
+    scopes = pprint.pformat(oauth_scopes(specs), width=100, sort_dicts=False)
     params = pprint.pformat(query_parameters(specs), width=100, sort_dicts=False)
     bodies = pprint.pformat(request_bodies(specs), width=100, sort_dicts=False)
     return (
@@ -168,6 +185,8 @@ def render(spec_dir: Path) -> str:
         "from typing import Any\n\n"
         "# (api version, HTTP method, path template) -> x-token-cost\n"
         f"TOKEN_COSTS: dict[tuple[str, str, str], int] = {costs}\n\n"
+        "# (api version, HTTP method, path template) -> OAuth scopes, any one of which allows it\n"
+        f"OAUTH_SCOPES: dict[tuple[str, str, str], tuple[str, ...]] = {scopes}\n\n"
         "# (api version, path template) -> operationId and query parameters of served GETs\n"
         f"QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {params}\n\n"
         "# (api version, HTTP method, path template) -> JSON body fields of served writes\n"

@@ -170,10 +170,12 @@ EXTRA_FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     "GET /api/v1/notes/{id}": {"data": {"pinned_to_lead_flag": {"type": "boolean"}}},
     "POST /api/v1/notes": {"data": {"pinned_to_lead_flag": {"type": "boolean"}}},
     "PUT /api/v1/notes/{id}": {"data": {"pinned_to_lead_flag": {"type": "boolean"}}},
-    # notes section 4.1: the noteFields schema puts start/limit/more_items_in_collection
-    # directly under additional_data while the example and the pagination docs nest them
-    # under additional_data.pagination; the sandbox follows the nested, documented form.
+    # notes section 4.1: the v1 field-list schemas (noteFields, activityFields) put start/limit/
+    # more_items_in_collection directly under additional_data while the example and the
+    # pagination docs nest them under additional_data.pagination; the sandbox follows the
+    # nested, documented form.
     "GET /api/v1/noteFields": {"additional_data": _PAGINATION},
+    "GET /api/v1/activityFields": {"additional_data": _PAGINATION},
 }
 
 # GET /v1/recents: one path per field for every item type (the item branches share paths).

@@ -1,10 +1,12 @@
-"""Account modes: an account without Pipedrive's marketing app (``--no-marketing-app``)."""
+"""Account modes: no marketing app (``--no-marketing-app``), OAuth tokens with fewer scopes
+(``--oauth-scopes``)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+import requests
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
 from sandbox_helpers import ANCHOR, api_session, read_v2
 
@@ -94,3 +96,73 @@ def test_writes_cannot_set_marketing_status(no_marketing: RunningSandbox) -> Non
     assert not MARKETING & set(stored)
     with pytest.raises(RuntimeError, match="unknown persons fields: marketing_status"):
         no_marketing.control.create("persons", {"name": "X", "marketing_status": "subscribed"})
+
+
+# Read scopes of a marketplace app that did not ask for "admin".
+READ_SCOPES = (
+    "base",
+    "deals:read",
+    "contacts:read",
+    "activities:read",
+    "recents:read",
+    "users:read",
+)
+
+
+def _bearer(running: RunningSandbox) -> tuple[requests.Session, str]:
+    """A session with a fresh OAuth access token, and the token's ``scope``."""
+    token = requests.post(
+        f"{running.base_url}/oauth/token",
+        auth=("sandbox-client", "sandbox-secret"),
+        data={"grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token"},
+        timeout=10,
+    ).json()
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {token['access_token']}"
+    return session, token["scope"]
+
+
+def test_a_token_without_admin_scope_gets_403_on_v2_activity_fields_only() -> None:
+    with start_sandbox(
+        seed=11, scale=60, anchor=ANCHOR, burst_limit=0, oauth_scopes=READ_SCOPES
+    ) as running:
+        oauth, scope = _bearer(running)
+        assert scope == ",".join(READ_SCOPES)
+        assert running.control.info()["oauth_scopes"] == list(READ_SCOPES)
+        base = running.base_url
+        refused = oauth.get(f"{base}/api/v2/activityFields", timeout=10)
+        assert refused.status_code == 403
+        body = refused.json()
+        assert set(body) == ENVELOPE_KEYS
+        assert body["success"] is False
+        assert body["error"] == "Scope and URL mismatch"
+        assert refused.headers["x-ratelimit-limit"]
+        write = oauth.post(f"{base}/api/v2/persons", json={"name": "No Full Scope"}, timeout=10)
+        assert write.status_code == 403
+        for path in ("/api/v2/persons", "/api/v2/personFields", "/api/v1/notes", "/api/v1/users"):
+            assert oauth.get(f"{base}{path}", timeout=10).status_code == 200, path
+        v1 = oauth.get(f"{base}/api/v1/activityFields", timeout=10)
+        assert v1.status_code == 200
+        v2, _ = read_v2(api_session(running), f"{base}/api/v2/activityFields")  # API token
+        operations = running.control.stats()["by_operation"]
+    rows = v1.json()["data"]
+    assert [r["key"] for r in rows] == [f["field_code"] for f in v2]
+    assert [r["name"] for r in rows] == [f["field_name"] for f in v2]
+    assert [r["field_type"] for r in rows] == [f["field_type"] for f in v2]
+    assert [r["edit_flag"] for r in rows] == [f["is_custom_field"] for f in v2]
+    labels = {r["key"]: [o["label"] for o in r["options"] or []] for r in rows}
+    assert labels == {f["field_code"]: [o["label"] for o in f["options"] or []] for f in v2}
+    assert labels["priority"] == ["High", "Medium", "Low"]
+    assert operations["GET /api/v1/activityFields"] == {"requests": 1, "tokens": 20}
+    assert operations["GET /api/v2/activityFields"]["requests"] == 2  # the 403 and the token's
+
+
+def test_default_tokens_carry_every_scope_the_sandbox_serves() -> None:
+    with start_sandbox(seed=11, scale=60, anchor=ANCHOR, burst_limit=0) as running:
+        oauth, scope = _bearer(running)
+        assert "admin" in scope.split(",")
+        assert oauth.get(f"{running.base_url}/api/v2/activityFields", timeout=10).ok
+        created = oauth.post(
+            f"{running.base_url}/api/v2/persons", json={"name": "Full Scope"}, timeout=10
+        )
+        assert created.ok, created.text

@@ -83,6 +83,7 @@ LIST_CASES: list[tuple[str, str, str, dict[str, Any]]] = [
     ("v2", "/stages", "/stages", {"limit": 4, "sort_by": "update_time"}),
     ("v1", "/notes", "/notes", {"limit": 100, "sort": "update_time DESC"}),
     ("v1", "/noteFields", "/noteFields", {}),
+    ("v1", "/activityFields", "/activityFields", {}),
     ("v1", "/users", "/users", {}),
     ("v1", "/users/me", "/users/me", {}),
     ("v1", "/activityTypes", "/activityTypes", {}),

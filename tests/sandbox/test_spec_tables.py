@@ -32,6 +32,17 @@ def test_token_costs_match_every_operation_of_both_specs() -> None:
     assert spec_tables.TOKEN_COSTS[("v1", "GET", "/users/me")] == 2
 
 
+def test_oauth_scopes_match_every_operation_of_both_specs() -> None:
+    generator = _generator()
+    specs = {v: generator.load_spec(generator.SPEC_DIR, v) for v in ("v1", "v2")}
+    assert generator.oauth_scopes(specs) == spec_tables.OAUTH_SCOPES
+    assert spec_tables.OAUTH_SCOPES[("v2", "GET", "/activityFields")] == ("admin",)
+    assert spec_tables.OAUTH_SCOPES[("v1", "GET", "/activityFields")] == (
+        "activities:read",
+        "activities:full",
+    )
+
+
 def test_parameter_and_body_tables_match_the_specs() -> None:
     generator = _generator()
     specs = {v: generator.load_spec(generator.SPEC_DIR, v) for v in ("v1", "v2")}
