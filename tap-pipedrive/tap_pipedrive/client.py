@@ -69,11 +69,12 @@ def _type_names(property_schema: Mapping[str, Any]) -> set[str]:
 class PipedriveStream(RESTStream[Any]):
     """A Pipedrive list endpoint."""
 
-    api_version: ClassVar[str] = "v2"
-    """``v1`` or ``v2``: the URL prefix and the token-cost table to use."""
+    api_version: str = "v2"
+    """``v1`` or ``v2``: the URL prefix and the token-cost table to use (an instance may switch:
+    ``activity_fields`` falls back to v1)."""
     extra_params: ClassVar[Mapping[str, str]] = {}
     """Query parameters every request of this stream sends."""
-    paginated: ClassVar[bool] = True
+    paginated: bool = True
     """False for endpoints that return everything in one response."""
     custom_fields_entity: ClassVar[str | None] = None
     """The field stream (``person_fields``...) whose custom fields this stream's records carry."""

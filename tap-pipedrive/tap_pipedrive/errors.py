@@ -43,3 +43,8 @@ class TransientResponseError(RetriableAPIError):
 class MarketingFieldsRefusedError(FatalAPIError):
     """HTTP 400 to a persons request with ``include_fields=marketing_status,doi_status``: the
     account may have no marketing app (the persons stream retries without the two fields)."""
+
+
+class ScopeMissingError(FatalAPIError):
+    """A JSON HTTP 403 (Pipedrive's "Scope and URL mismatch"): the OAuth token lacks a scope
+    the endpoint needs (``activity_fields`` then reads API v1, which needs a lesser one)."""

@@ -14,7 +14,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
-from tap_pipedrive.errors import MarketingFieldsRefusedError
+from tap_pipedrive.errors import MarketingFieldsRefusedError, ScopeMissingError
 from tap_pipedrive.pagination import KeysetOffsetPaginator
 from tap_pipedrive.response import error_text, payload_of, set_payload
 from tap_pipedrive.timestamps import to_api_param, to_rfc3339
@@ -65,6 +65,29 @@ def _option(option: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _v1_as_v2(raw: Mapping[str, Any]) -> dict[str, Any]:
+    """A v1 field definition renamed to the v2 vocabulary (notes section 4.1): ``key`` →
+    ``field_code``, ``name`` → ``field_name``, ``edit_flag`` → ``is_custom_field``, and the
+    same for subfields."""
+    subfields = raw.get("subfields")
+    return {
+        **raw,
+        "field_code": raw.get("key"),
+        "field_name": raw.get("name"),
+        "is_custom_field": raw.get("edit_flag"),
+        "subfields": None
+        if subfields is None
+        else [
+            {
+                "field_code": sub.get("key"),
+                "field_name": sub.get("name"),
+                "field_type": sub.get("field_type"),
+            }
+            for sub in subfields
+        ],
+    }
+
+
 class FieldsStream(PipedriveStream):
     """Field definitions of one entity. Fetched once per run and shared: the entity stream's
     schema and record conversion use the same definitions as this stream's records."""
@@ -77,7 +100,7 @@ class FieldsStream(PipedriveStream):
         return th.PropertiesList(*_FIELD_PROPERTIES).to_dict()
 
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """One API field definition in the stream's shape."""
+        """One API v2 field definition in the stream's shape."""
         return {
             "field_code": raw.get("field_code"),
             "field_name": raw.get("field_name"),
@@ -88,10 +111,14 @@ class FieldsStream(PipedriveStream):
             "subfields": raw.get("subfields"),
         }
 
+    def read_definitions(self) -> list[dict[str, Any]]:
+        """The entity's field definitions from the API, normalized."""
+        return [self.normalize(raw) for raw in self.request_records(None)]
+
     @cached_property
     def definitions(self) -> list[dict[str, Any]]:
         """All field definitions with their readable names (one API call per run)."""
-        fields = [self.normalize(raw) for raw in self.request_records(None)]
+        fields = self.read_definitions()
         names = assign_readable_names(fields)
         for field in fields:
             field["readable_name"] = names[field["field_code"]]
@@ -129,10 +156,46 @@ class DealFieldsStream(FieldsStream):
 
 
 class ActivityFieldsStream(FieldsStream):
-    """``GET /api/v2/activityFields``."""
+    """``GET /api/v2/activityFields``, or ``GET /api/v1/activityFields`` for OAuth apps without
+    the ``admin`` scope.
+
+    v2 ``activityFields`` is the only field list that needs OAuth scope ``admin``; v1 needs only
+    ``activities:read`` (notes section 1, spec ``security``). On v2's 403 (a JSON error, not
+    Cloudflare's HTML page) the stream reads v1 instead, renamed to the v2 field vocabulary,
+    charged at v1's token cost, with one warning.
+    """
 
     name = "activity_fields"
     path = "/activityFields"
+
+    def validate_response(self, response: requests.Response) -> None:
+        """A JSON 403 from v2: the token may lack the ``admin`` scope."""
+        try:
+            super().validate_response(response)
+        except FatalAPIError as exc:
+            if response.status_code == HTTPStatus.FORBIDDEN and self.api_version == "v2":
+                reason = payload_of(response).get("error") or error_text(response)
+                raise ScopeMissingError(str(reason)) from exc
+            raise
+
+    def read_definitions(self) -> list[dict[str, Any]]:
+        """v2 definitions, or v1's when v2 answers 403."""
+        try:
+            return super().read_definitions()
+        except ScopeMissingError as refused:
+            self.api_version, self.paginated = "v1", False
+            fields = super().read_definitions()
+            self.logger.warning(
+                "Pipedrive refused GET /api/v2/activityFields (HTTP 403: %s), which needs the "
+                "OAuth scope admin: activity fields were read from GET /api/v1/activityFields "
+                "instead",
+                refused,
+            )
+            return fields
+
+    def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
+        """A v2 definition, or a v1 one renamed to the v2 vocabulary."""
+        return super().normalize(raw if self.api_version == "v2" else _v1_as_v2(raw))
 
 
 class NoteFieldsStream(FieldsStream):
@@ -153,16 +216,8 @@ class NoteFieldsStream(FieldsStream):
         ).to_dict()
 
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
-        """v1 ``key``/``name``/``edit_flag`` → v2 ``field_code``/``field_name``/
-        ``is_custom_field``."""
-        field = super().normalize(
-            {
-                **raw,
-                "field_code": raw.get("key"),
-                "field_name": raw.get("name"),
-                "is_custom_field": raw.get("edit_flag"),
-            }
-        )
+        """The v1 definition in the v2 vocabulary, plus its v1-only flags."""
+        field = super().normalize(_v1_as_v2(raw))
         field.update(
             id=raw.get("id"),
             active_flag=raw.get("active_flag"),

@@ -1,14 +1,28 @@
-"""Accounts that lack something the tap asks for: here, Pipedrive's marketing app."""
+"""Accounts and tokens that lack something the tap asks for: Pipedrive's marketing app, the
+OAuth scope ``admin``."""
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
+from typing import Any
 
 from pipedrive_sandbox.testing import start_sandbox
-from tap_helpers import catalog_for, run_cli, sandbox_config
+from tap_helpers import catalog_for, run_cli, run_tap, sandbox_config
 
 MARKETING = {"marketing_status", "doi_status"}
+# An OAuth app that asked for read scopes, not for "admin".
+READ_SCOPES = ("base", "deals:read", "contacts:read", "activities:read", "users:read")
+FIELD_KEYS = (
+    "field_code",
+    "field_name",
+    "field_type",
+    "is_custom_field",
+    "options",
+    "subfields",
+    "readable_name",
+)
 
 
 def test_persons_without_marketing_app_arrive_without_marketing_status(tmp_path: Path) -> None:
@@ -23,7 +37,7 @@ def test_persons_without_marketing_app_arrive_without_marketing_status(tmp_path:
     assert sorted(run.ids("persons")) == sorted(live)
     assert not any(MARKETING & set(person) for person in run.records["persons"])
     schema = next(m for m in run.messages if m["type"] == "SCHEMA" and m["stream"] == "persons")
-    assert MARKETING <= set(schema["schema"]["properties"])
+    assert set(schema["schema"]["properties"]) >= MARKETING
     pages = math.ceil(len(live) / 10)
     assert pages > 3
     assert stats["by_operation"]["GET /api/v2/persons"]["requests"] == pages + 1
@@ -32,3 +46,49 @@ def test_persons_without_marketing_app_arrive_without_marketing_status(tmp_path:
     assert len(warnings) == 1, run.stderr[-3000:]
     assert "WARNING" in warnings[0]
     assert "marketing_status will be absent" in warnings[0]
+
+
+def _tokens_by_stream(stderr: str) -> dict[str, int]:
+    """The tap's own token accounting, from its METRIC lines."""
+    points = [
+        json.loads(line.split("METRIC: ", 1)[1])
+        for line in stderr.splitlines()
+        if '"metric":"pipedrive_token_count"' in line
+    ]
+    return {point["tags"]["stream"]: point["value"] for point in points}
+
+
+def _oauth_config(sandbox: Any) -> dict[str, Any]:
+    return {
+        "client_id": "sandbox-client",
+        "client_secret": "sandbox-secret",
+        "refresh_token": "sandbox-refresh-token",
+        "oauth_token_url": f"{sandbox.base_url}/oauth/token",
+        "retry_base_delay": 0.01,
+    }
+
+
+def test_activity_fields_without_admin_scope_come_from_api_v1(tmp_path: Path) -> None:
+    with start_sandbox(seed=11, scale=300, burst_limit=0, oauth_scopes=READ_SCOPES) as sandbox:
+        token_config = sandbox_config(sandbox)  # API tokens have no scopes: v2 answers
+        catalog = catalog_for(token_config, {"activity_fields", "activities"})
+        expected = run_tap(token_config, catalog=catalog)
+        sandbox.control.reset_stats()
+        run = run_cli(tmp_path, _oauth_config(sandbox), catalog=catalog)
+        stats = sandbox.control.stats()
+    assert run.returncode == 0, run.stderr[-2000:]
+    fields = [{k: f[k] for k in FIELD_KEYS} for f in run.records["activity_fields"]]
+    assert fields == [{k: f[k] for k in FIELD_KEYS} for f in expected.records["activity_fields"]]
+    priority = next(f for f in fields if f["field_code"] == "priority")
+    assert [o["label"] for o in priority["options"]] == ["High", "Medium", "Low"]
+    assert run.activated["activity_fields"]
+    assert sorted(run.ids("activities")) == sorted(expected.ids("activities"))
+    operations = stats["by_operation"]
+    assert operations["GET /api/v2/activityFields"] == {"requests": 1, "tokens": 10}
+    assert operations["GET /api/v1/activityFields"] == {"requests": 1, "tokens": 20}
+    assert stats["by_status"].get("403") == 1
+    assert _tokens_by_stream(run.stderr)["activity_fields"] == 10 + 20
+    warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, run.stderr[-3000:]
+    assert "OAuth scope admin" in warnings[0]
+    assert "GET /api/v1/activityFields" in warnings[0]

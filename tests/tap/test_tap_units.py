@@ -15,7 +15,7 @@ from tap_pipedrive import reconciliation
 from tap_pipedrive.budget import TOKEN_COSTS, TokenBudget
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names, snake_case
 from tap_pipedrive.errors import BudgetExhausted
-from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS
+from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, ActivityFieldsStream
 from tap_pipedrive.timestamps import parse_start_date, to_api_param, to_rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -36,6 +36,8 @@ def test_every_stream_endpoint_has_a_cost() -> None:
     for cls in (*FIELD_STREAMS, *OTHER_STREAMS):
         template = getattr(cls, "cost_template", cls.path)
         assert (cls.api_version, template) in TOKEN_COSTS, cls.name
+    # activity_fields' fallback for OAuth tokens without the admin scope costs v1's price
+    assert TOKEN_COSTS["v1", ActivityFieldsStream.path] == 20
 
 
 def test_committed_schemas_are_the_generated_ones() -> None:
