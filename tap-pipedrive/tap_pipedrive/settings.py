@@ -1,0 +1,187 @@
+"""The tap's settings: their JSON Schema (what ``--about`` documents) and the checks a schema
+cannot express (one set of credentials, a parseable ``start_date``, an http(s) ``api_url``)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jsonschema import Draft7Validator
+from singer_sdk import typing as th
+
+from tap_pipedrive.auth import DEFAULT_TOKEN_URL
+from tap_pipedrive.timestamps import parse_start_date
+
+DEFAULT_API_URL = "https://api.pipedrive.com"
+OAUTH_SETTINGS = ("client_id", "client_secret", "refresh_token")
+
+CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "api_token",
+        th.StringType,
+        secret=True,
+        title="API token",
+        description=(
+            "Personal API token (Pipedrive: Settings > Personal preferences > API), sent in "
+            "the x-api-token header. Set this, or the three OAuth settings."
+        ),
+    ),
+    th.Property(
+        "client_id",
+        th.StringType,
+        title="OAuth client ID",
+        description=(
+            "Client ID of your Pipedrive OAuth app (with client_secret and refresh_token)."
+        ),
+    ),
+    th.Property(
+        "client_secret",
+        th.StringType,
+        secret=True,
+        title="OAuth client secret",
+        description="Client secret of your Pipedrive OAuth app.",
+    ),
+    th.Property(
+        "refresh_token",
+        th.StringType,
+        secret=True,
+        title="OAuth refresh token",
+        description=(
+            "Refresh token of the app's installation; access tokens are refreshed from it "
+            "when they expire."
+        ),
+    ),
+    th.Property(
+        "oauth_token_url",
+        th.StringType,
+        default=DEFAULT_TOKEN_URL,
+        title="OAuth token endpoint",
+        description="Where refresh tokens are exchanged for access tokens.",
+    ),
+    th.Property(
+        "api_url",
+        th.StringType,
+        default=DEFAULT_API_URL,
+        title="API URL",
+        description=(
+            "Base URL of the Pipedrive API, without a path: https://api.pipedrive.com or your "
+            "company domain (https://acme.pipedrive.com). Requests go to {api_url}/api/v2/... "
+            "and {api_url}/api/v1/.... With OAuth, the api_domain of the token response wins."
+        ),
+    ),
+    th.Property(
+        "start_date",
+        th.StringType,
+        title="Start date",
+        description=(
+            "Only records updated at or after this date (YYYY-MM-DD or RFC 3339 date-time, "
+            "UTC if no zone). Empty: the whole account."
+        ),
+    ),
+    th.Property(
+        "page_size",
+        th.IntegerType(minimum=1, maximum=500),
+        default=500,
+        title="Page size",
+        description=(
+            "Records per request (Pipedrive allows 500; a call costs the same at any size)."
+        ),
+    ),
+    th.Property(
+        "include_custom_fields",
+        th.BooleanType,
+        default=True,
+        title="Include custom fields",
+        description=(
+            "Add each record's custom fields, by readable name, in a custom_fields object."
+        ),
+    ),
+    th.Property(
+        "daily_token_budget",
+        th.IntegerType(minimum=1),
+        title="Token budget per run",
+        description=(
+            "Stop cleanly (with a resumable state) before this run spends more than this "
+            "many Pipedrive API tokens. Empty: no cap besides Pipedrive's own daily budget."
+        ),
+    ),
+    th.Property(
+        "reconciliation_interval_days",
+        th.NumberType(minimum=0),
+        default=7,
+        title="Reconciliation interval (days)",
+        description=(
+            "How often incremental streams re-read everything to detect deleted records "
+            "(a versioned full pass closed by ACTIVATE_VERSION). 0: every run."
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.IntegerType(minimum=1),
+        default=120,
+        title="Request timeout (seconds)",
+        description="Seconds to wait for one HTTP response before retrying it.",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType(minimum=1),
+        default=6,
+        title="Attempts per request",
+        description="Attempts on 5xx, timeouts, dropped connections and unreadable bodies.",
+    ),
+    th.Property(
+        "retry_base_delay",
+        th.NumberType(minimum=0),
+        default=1.0,
+        title="Retry base delay (seconds)",
+        description=(
+            "First backoff wait after a transient failure; doubles per attempt, up to 60 s."
+        ),
+    ),
+    th.Property(
+        "user_agent",
+        th.StringType,
+        title="User agent",
+        description="User-Agent header of every request.",
+    ),
+).to_dict()
+
+
+def secret_names(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Names of the settings whose values must never be printed."""
+    return frozenset(name for name, spec in schema["properties"].items() if spec.get("secret"))
+
+
+def config_errors(
+    config: Mapping[str, Any], schema: Mapping[str, Any], secrets: Iterable[str]
+) -> list[str]:
+    """Every problem of a configuration, one phrase each, never the value of a secret."""
+    hidden = set(secrets)
+    errors = [
+        f"{'.'.join(str(p) for p in error.path) or 'config'}: {error.message}"
+        if not error.path or str(error.path[0]) not in hidden
+        else f"{error.path[0]}: invalid value"
+        for error in Draft7Validator(schema).iter_errors(dict(config))
+    ]
+    oauth = [name for name in OAUTH_SETTINGS if config.get(name)]
+    if config.get("api_token") and oauth:
+        errors.append("set either api_token or the OAuth settings, not both")
+    elif not config.get("api_token") and len(oauth) < len(OAUTH_SETTINGS):
+        missing = [name for name in OAUTH_SETTINGS if not config.get(name)]
+        errors.append(
+            "missing credentials: set api_token"
+            + (
+                f", or also {', '.join(missing)} for OAuth"
+                if oauth
+                else ", or client_id, client_secret and refresh_token for OAuth"
+            )
+        )
+    if config.get("start_date"):
+        try:
+            parse_start_date(str(config["start_date"]))
+        except ValueError as exc:
+            errors.append(str(exc))
+    api_url = str(config.get("api_url") or DEFAULT_API_URL)
+    if not api_url.startswith(("https://", "http://")):
+        errors.append(f"api_url {api_url!r} must start with https://")
+    return errors
