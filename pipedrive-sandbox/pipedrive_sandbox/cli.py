@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
         type=_scopes,
         default=DEFAULT_OAUTH_SCOPES,
         help="comma-separated scopes issued OAuth access tokens carry; a call whose operation "
-        "needs none of them is a 403 (default: every scope a served operation needs)",
+        "needs none of them is a 403 (default: a scope every served operation accepts)",
     )
     serve.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return parser

@@ -22,6 +22,16 @@ def api_session(running: RunningSandbox) -> requests.Session:
     return session
 
 
+def oauth_token(running: RunningSandbox) -> dict[str, Any]:
+    """The token endpoint's answer to the default client's refresh-token grant."""
+    return requests.post(
+        f"{running.base_url}/oauth/token",
+        auth=("sandbox-client", "sandbox-secret"),
+        data={"grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token"},
+        timeout=10,
+    ).json()
+
+
 def read_v2(session: requests.Session, url: str, **params: Any) -> tuple[list[dict[str, Any]], int]:
     """All rows of a v2 list by following ``next_cursor``; returns (rows, pages)."""
     rows: list[dict[str, Any]] = []

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 import requests
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
-from sandbox_helpers import ANCHOR, api_session, read_v2
+from sandbox_helpers import ANCHOR, api_session, oauth_token, read_v2
 
 ENVELOPE_KEYS = {"success", "error", "error_info", "data", "additional_data"}
 MARKETING = {"marketing_status", "doi_status"}
@@ -111,12 +111,7 @@ READ_SCOPES = (
 
 def _bearer(running: RunningSandbox) -> tuple[requests.Session, str]:
     """A session with a fresh OAuth access token, and the token's ``scope``."""
-    token = requests.post(
-        f"{running.base_url}/oauth/token",
-        auth=("sandbox-client", "sandbox-secret"),
-        data={"grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token"},
-        timeout=10,
-    ).json()
+    token = oauth_token(running)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {token['access_token']}"
     return session, token["scope"]

@@ -7,7 +7,7 @@ import base64
 
 import requests
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
-from sandbox_helpers import api_session, read_v1, read_v2
+from sandbox_helpers import api_session, oauth_token, read_v1, read_v2
 
 
 def _live_ids(running: RunningSandbox, kind: str) -> list[int]:
@@ -180,12 +180,7 @@ def test_oauth_refresh_and_expiry() -> None:
         seed=3, scale=50, oauth_access_token_ttl=60, frozen_clock=True, burst_limit=0
     ) as running:
         base = running.base_url
-        token = requests.post(
-            f"{base}/oauth/token",
-            auth=("sandbox-client", "sandbox-secret"),
-            data={"grant_type": "refresh_token", "refresh_token": "sandbox-refresh-token"},
-            timeout=10,
-        ).json()
+        token = oauth_token(running)
         assert token["expires_in"] == 60
         assert token["api_domain"] == base
         assert token["refresh_token"] == "sandbox-refresh-token"
