@@ -9,7 +9,7 @@ executemany of single-row upserts is an order of magnitude slower on DuckDB.
 from __future__ import annotations
 
 import decimal
-import itertools
+import hashlib
 import operator
 import os
 import tempfile
@@ -22,7 +22,6 @@ from sqlalchemy.dialects import postgresql
 
 from target_cdp.records import dumps
 
-_stage_ids = itertools.count()
 _NDJSON = orjson.OPT_SORT_KEYS | orjson.OPT_APPEND_NEWLINE | orjson.OPT_NON_STR_KEYS
 
 
@@ -73,12 +72,16 @@ def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableCla
     Every row must carry the same keys, all of them columns of ``table``.
     """
     columns = [c for c in table.columns if c.name in rows[0]]
-    name = f"cdp_stage_{table.name}_{next(_stage_ids)}"
+    # One staging table per table and column set, reused for the whole session: creating and
+    # dropping temporary tables per batch bloats PostgreSQL's catalog.
+    digest = hashlib.sha1(" ".join(c.name for c in columns).encode()).hexdigest()[:8]  # noqa: S324
+    name = f"cdp_stage_{table.name}_{digest}"
     selected = ", ".join(conn.dialect.identifier_preparer.quote(c.name) for c in columns)
     conn.exec_driver_sql(
-        f"CREATE TEMPORARY TABLE {name} AS SELECT {selected} "  # noqa: S608
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT {selected} "  # noqa: S608
         f"FROM {conn.dialect.identifier_preparer.format_table(table)} WHERE 1 = 0"
     )
+    conn.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608
     if conn.dialect.name == "duckdb":
         _stage_duckdb(conn, name, columns, rows)
     else:
@@ -87,8 +90,8 @@ def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableCla
 
 
 def drop_stage(conn: sa.Connection, staged: sa.TableClause) -> None:
-    """Drop a staging table made by ``stage``."""
-    conn.exec_driver_sql(f"DROP TABLE IF EXISTS {staged.name}")
+    """Empty a staging table made by ``stage`` (it stays for the next batch)."""
+    conn.exec_driver_sql(f"DELETE FROM {staged.name}")  # noqa: S608
 
 
 def upsert(

@@ -188,9 +188,10 @@ class Links:
         a = self.t.associations
         cap = self.settings.max_associations
         group = (a.c.from_kind, a.c.from_id, a.c.to_kind)
+        kinds = {g[0] for g in groups}
         over = conn.execute(
             sa.select(*group)
-            .where(among(a.c.from_id, {g[1] for g in groups}))
+            .where(among(a.c.from_kind, kinds), among(a.c.from_id, {g[1] for g in groups}))
             .group_by(*group)
             .having(sa.func.count() > cap)
         ).all()
@@ -207,7 +208,7 @@ class Links:
                 )
                 .label("rn"),
             )
-            .where(among(a.c.from_id, {g[1] for g in over}))
+            .where(among(a.c.from_kind, kinds), among(a.c.from_id, {g[1] for g in over}))
             .subquery()
         )
         beyond = [

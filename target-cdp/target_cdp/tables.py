@@ -159,7 +159,8 @@ def build_tables(schema: str) -> CDPTables:
         _col("pipedrive_deal_id", B),
     )
     _pg_index("ix_activities_occurred_at", activities.c.occurred_at)
-    _pg_index("ix_activities_pipedrive_person_id", activities.c.pipedrive_person_id)
+    for ref in ("pipedrive_person_id", "pipedrive_org_id", "pipedrive_deal_id"):
+        _pg_index(f"ix_activities_{ref}", activities.c[ref])
     activity_definitions = sa.Table(
         "activity_definitions",
         md,
@@ -312,6 +313,10 @@ def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
                 )
                 added.append(f"{table.name}.{column.name}")
         tables.metadata.create_all(conn, checkfirst=True)
+        if conn.dialect.name == "postgresql":  # lookup indexes exist on PostgreSQL only
+            for table in tables.metadata.sorted_tables:
+                for index in table.indexes if table.name in existing else ():
+                    index.create(conn, checkfirst=True)
     for column in added:
         logger.info("Migrated the CDP schema: added column %s", column)
     return added

@@ -19,109 +19,82 @@ def _earliest(row: dict) -> tuple[Any, ...]:
     return (created is None, created or dt.datetime.min.replace(tzinfo=dt.UTC), row["person_id"])
 
 
+class PeopleIndex:
+    """The CDP people a batch can match, kept current while the batch is processed."""
+
+    def __init__(self, linked: list[dict], by_email: list[dict]) -> None:
+        self.by_link = {row["pipedrive_person_id"]: row for row in linked}
+        self.by_email: dict[str, list[dict]] = {}
+        for row in by_email:
+            self.by_email.setdefault(row["email"], []).append(row)
+
+    def match(self, pipedrive_id: int, email: str | None) -> tuple[dict | None, dict | None]:
+        """(the person to merge into, a person linked to another Pipedrive person).
+
+        The linked person first; else the earliest unlinked person with the email. A person
+        with the email who is linked to another Pipedrive person is never merged into.
+        """
+        if pipedrive_id in self.by_link:
+            return self.by_link[pipedrive_id], None
+        candidates = self.by_email.get(email, []) if email else []
+        unlinked = [r for r in candidates if r["pipedrive_person_id"] is None]
+        if unlinked:
+            return dict(min(unlinked, key=_earliest)), None
+        if candidates:
+            return None, min(candidates, key=lambda r: r["person_id"])
+        return None, None
+
+    def add(self, row: dict, *emails: str | None) -> None:
+        """Index a person just created or linked, under its emails."""
+        self.by_link[row["pipedrive_person_id"]] = row
+        for email in set(emails) - {None}:
+            same = self.by_email.get(email, [])
+            self.by_email[email] = [*(r for r in same if r["person_id"] != row["person_id"]), row]
+
+
 class PersonsSink(PipedriveObjectSink):
     """The ``persons`` stream."""
 
     kind = "person"
     references = {"org_ref": "org_id"}  # noqa: RUF012
 
-    def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:  # noqa: PLR0912, PLR0915
+    def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Match each person to a CDP person (or create one) and merge its fields."""
         run, settings = self.run, self.run.settings
-        people = run.tables.people
         out = Outcome()
-        linked = self._people(conn, people.c.pipedrive_person_id, [c.pipedrive_id for c in changes])
-        by_link = {row["pipedrive_person_id"]: row for row in linked}
         orgs = run.links.cdp_ids(conn, "organization", {c.new.get("org_id") for c in changes})
         proposals = {
             c.pipedrive_id: propose(c.new, settings.blocked_identifiers, orgs) for c in changes
         }
-        emails = {
-            proposals[c.pipedrive_id].get("email") for c in changes if c.pipedrive_id not in by_link
-        } - {None}
-        by_email: dict[str, list[dict]] = {}
-        for row in self._people(conn, people.c.email, sorted(emails)):
-            by_email.setdefault(row["email"], []).append(row)
+        index = self._index(conn, changes, proposals)
         written: dict[str, dict] = {}
         decisions: list[dict] = []
         conflicts: list[dict] = []
         newly_linked: dict[int, str] = {}
         for change in sorted(changes, key=lambda c: c.pipedrive_id):
-            pid, new = change.pipedrive_id, change.new
-            proposal = proposals[pid]
-            when = change.update_time or parse_time(new.get("add_time"))
-            existing = by_link.get(pid)
-            occasion = None
-            if existing is None:
-                email = proposal.get("email")
-                candidates = by_email.get(email, []) if email else []
-                unlinked = [r for r in candidates if r["pipedrive_person_id"] is None]
-                if unlinked:
-                    existing = dict(min(unlinked, key=_earliest))
-                    occasion = "linked"
-                elif candidates:
-                    other = min(candidates, key=lambda r: r["person_id"])
-                    conflicts.append(
-                        {
-                            "conflict_key": (
-                                f"pipedrive:{pid}:email:{email}:person:{other['person_id']}"
-                            ),
-                            "pipedrive_person_id": pid,
-                            "email": email,
-                            "conflicting_person_id": other["person_id"],
-                            "conflicting_pipedrive_person_id": other["pipedrive_person_id"],
-                            "resolution": "created_separate_person"
-                            if settings.create_new_people
-                            else "skipped",
-                            "detected_at": when,
-                        }
-                    )
-                if existing is None and not settings.create_new_people:
-                    out.counts["skipped"] += 1
-                    continue
+            pid, proposal = change.pipedrive_id, proposals[change.pipedrive_id]
+            when = change.update_time or parse_time(change.new.get("add_time"))
+            existing, other = index.match(pid, proposal.get("email"))
+            if other is not None:
+                conflicts.append(self._conflict(pid, proposal["email"], other, when))
+            if existing is None and not settings.create_new_people:
+                out.counts["skipped"] += 1
+                continue
             row = self._merge(existing, change, proposal)
+            decisions += self._permissions(row, existing, change, when)
+            if existing is None or existing["pipedrive_person_id"] is None:
+                newly_linked[pid] = row["person_id"]
+                index.add(row, proposal.get("email"), row["email"])
             if existing is None:
-                email_decision, sms_decision = consent.decide_new(new, settings)
-                row["email_permission"], row["sms_permission"] = (
-                    email_decision.value,
-                    sms_decision.value,
-                )
-                occasion = "created"
                 out.counts["inserted"] += 1
             else:
-                current = {
-                    "email": existing.get("email_permission"),
-                    "sms": existing.get("sms_permission"),
-                }
-                email_decision, sms_decision = consent.keep_existing(new, settings, current)
-                if (
-                    occasion is None
-                    and change.old is not None
-                    and consent.source_values(change.old, settings)
-                    != consent.source_values(new, settings)
-                ):
-                    occasion = f"updated:{time_text(when)}"
                 out.counts["updated" if row != existing else "unchanged"] += 1
-            if occasion is not None:
-                for decision in (email_decision, sms_decision):
-                    decisions.append(
-                        consent.decision_row(decision, row["person_id"], pid, when, occasion)
-                    )
-            if occasion in ("created", "linked"):
-                newly_linked[pid] = row["person_id"]
-                for index_email in {proposal.get("email"), row["email"]} - {None}:
-                    same = by_email.get(index_email, [])
-                    by_email[index_email] = [
-                        *(r for r in same if r["person_id"] != row["person_id"]),
-                        row,
-                    ]
+            out.counts["deleted"] += change.deleted
             written[row["person_id"]] = row
             out.stored.add(pid)
-            out.activities += person_activities(change.old, new, deleted=change.deleted)
             out.to_ids[pid] = row["person_id"]
-            if change.deleted:
-                out.counts["deleted"] += 1
-        bulk.upsert(conn, people, list(written.values()))
+            out.activities += person_activities(change.old, change.new, deleted=change.deleted)
+        bulk.upsert(conn, run.tables.people, list(written.values()))
         bulk.upsert(conn, run.tables.permission_decisions, decisions, update=False)
         bulk.upsert(conn, run.tables.identity_conflicts, conflicts, update=False)
         run.links.backfill_person(conn, newly_linked)
@@ -129,10 +102,62 @@ class PersonsSink(PipedriveObjectSink):
         out.regroup["person"].update(newly_linked)
         return out
 
+    def _index(
+        self, conn: sa.Connection, changes: list[Change], proposals: dict[int, dict]
+    ) -> PeopleIndex:
+        """The people linked to the batch's persons, and those with the others' emails."""
+        people = self.run.tables.people
+        linked = self._people(conn, people.c.pipedrive_person_id, [c.pipedrive_id for c in changes])
+        linked_ids = {row["pipedrive_person_id"] for row in linked}
+        unmatched = {
+            proposals[c.pipedrive_id].get("email")
+            for c in changes
+            if c.pipedrive_id not in linked_ids
+        } - {None}
+        return PeopleIndex(linked, self._people(conn, people.c.email, sorted(unmatched)))
+
     def _people(self, conn: sa.Connection, column: sa.Column, values: list[Any]) -> list[dict]:
         people = self.run.tables.people
         statement = sa.select(people).where(bulk.among(column, values))
         return [dict(r) for r in conn.execute(statement).mappings()]
+
+    def _conflict(self, pid: int, email: str, other: dict, when: dt.datetime | None) -> dict:
+        """The ``identity_conflicts`` row of a person whose email belongs to someone else."""
+        return {
+            "conflict_key": f"pipedrive:{pid}:email:{email}:person:{other['person_id']}",
+            "pipedrive_person_id": pid,
+            "email": email,
+            "conflicting_person_id": other["person_id"],
+            "conflicting_pipedrive_person_id": other["pipedrive_person_id"],
+            "resolution": "created_separate_person"
+            if self.run.settings.create_new_people
+            else "skipped",
+            "detected_at": when,
+        }
+
+    def _permissions(
+        self, row: dict, existing: dict | None, change: Change, when: dt.datetime | None
+    ) -> list[dict]:
+        """Set the permissions of a new person; record the decisions the change calls for."""
+        settings, new = self.run.settings, change.new
+        if existing is None:
+            decided = consent.decide_new(new, settings)
+            row["email_permission"], row["sms_permission"] = (d.value for d in decided)
+            occasion: str | None = "created"
+        else:
+            current = {"email": existing["email_permission"], "sms": existing["sms_permission"]}
+            decided = consent.keep_existing(new, settings, current)
+            occasion = None
+            if existing["pipedrive_person_id"] is None:
+                occasion = "linked"
+            elif change.old is not None and consent.source_values(
+                change.old, settings
+            ) != consent.source_values(new, settings):
+                occasion = f"updated:{time_text(when)}"
+        if occasion is None:
+            return []
+        pid = change.pipedrive_id
+        return [consent.decision_row(d, row["person_id"], pid, when, occasion) for d in decided]
 
     def _merge(self, existing: dict | None, change: Change, proposal: dict[str, Any]) -> dict:
         """The full ``people`` row after this change."""
