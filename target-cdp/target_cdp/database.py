@@ -70,6 +70,8 @@ class Database:
             message = (
                 f"Database error while {doing} in {self.masked}: {detail[0] if detail else exc}"
             )
+            if "Out of Memory" in message and self.url.get_backend_name() == "duckdb":
+                message += " (raise the duckdb_memory_limit setting)"
             raise CDPDatabaseError(message) from None
 
     @contextlib.contextmanager

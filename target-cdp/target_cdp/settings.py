@@ -174,8 +174,9 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
         "duckdb_memory_limit": _prop(
             "string",
             "DuckDB memory limit",
-            "DuckDB's `memory_limit` for an embedded database (ignored for PostgreSQL).",
-            default="1GB",
+            "DuckDB's `memory_limit` for an embedded database (ignored for PostgreSQL). 256MB "
+            "loads a million Pipedrive records; raise it if DuckDB reports it is out of memory.",
+            default="256MB",
         ),
     },
 }
