@@ -16,7 +16,6 @@ import io
 import uuid
 
 import pytest
-from conftest import CDP
 from singer_sdk.testing import get_target_test_class
 from singer_sdk.testing.runners import TargetTestRunner
 from singer_sdk.testing.suites import SingerTestSuite
@@ -34,6 +33,7 @@ from singer_sdk.testing.target_tests import (
 )
 from singer_sdk.testing.templates import TargetFileTestTemplate, TargetTestTemplate
 from target_cdp.target import TargetCDP
+from target_database import CDP
 from target_messages import lines, person, record, schema, ts
 
 
