@@ -174,9 +174,10 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
         "duckdb_memory_limit": _prop(
             "string",
             "DuckDB memory limit",
-            "DuckDB's `memory_limit` for an embedded database (ignored for PostgreSQL). 256MB "
-            "loads a million Pipedrive records; raise it if DuckDB reports it is out of memory.",
-            default="256MB",
+            "DuckDB's `memory_limit` for an embedded database (ignored for PostgreSQL). DuckDB "
+            "keeps its indexes and cache within it; raise it if DuckDB reports it is out of "
+            "memory (1GB loads several million Pipedrive records).",
+            default="1GB",
         ),
     },
 }
