@@ -81,7 +81,7 @@ def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableCla
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {name} AS SELECT {selected} "  # noqa: S608
         f"FROM {conn.dialect.identifier_preparer.format_table(table)} WHERE 1 = 0"
     )
-    conn.exec_driver_sql(f"DELETE FROM {name}")  # noqa: S608
+    conn.exec_driver_sql(f"TRUNCATE {name}")
     if conn.dialect.name == "duckdb":
         _stage_duckdb(conn, name, columns, rows)
     else:
@@ -91,7 +91,7 @@ def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableCla
 
 def drop_stage(conn: sa.Connection, staged: sa.TableClause) -> None:
     """Empty a staging table made by ``stage`` (it stays for the next batch)."""
-    conn.exec_driver_sql(f"DELETE FROM {staged.name}")  # noqa: S608
+    conn.exec_driver_sql(f"TRUNCATE {staged.name}")
 
 
 def upsert(

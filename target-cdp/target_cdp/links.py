@@ -51,6 +51,12 @@ ASSOCIATIONS: tuple[tuple[str, str, str, str], ...] = (
 
 
 PRIMARY_KEY = ("from_kind", "from_id", "to_kind", "to_id")
+STREAM_OF_TO_KIND = {
+    "person": "persons",
+    "deal": "deals",
+    "note": "notes",
+    "pipedrive_activity": "activities",
+}
 
 
 @dataclass(frozen=True)
@@ -152,8 +158,9 @@ class Links:
     ) -> int:
         """Apply the links of changed child records; return how many links the cap cut.
 
-        New links are upserted and the cap enforced on the groups that grew. A group that lost
-        a link is rebuilt from ``pipedrive_records`` (a link cut earlier may now fit).
+        New links are upserted (the cap on groups that grew is enforced by ``trim`` at the end
+        of the run). A group that lost a link is rebuilt from ``pipedrive_records`` (a link cut
+        earlier may now fit).
         """
         a = self.t.associations
         specs = [s for s in ASSOCIATIONS if s[2] == stream]
@@ -176,28 +183,22 @@ class Links:
                         "associated_at": child.at
                     }
         bulk.upsert(conn, a, list(added.values()))
-        cut = self._trim(conn, {k[:3] for k in added})
+        cut = 0
         for kind, refs in shrunk.items():
             cut += self.recompute(conn, kind, refs)
         return cut
 
-    def _trim(self, conn: sa.Connection, groups: set[tuple[str, str, str]]) -> int:
-        """Delete the links beyond ``max_associations`` in these groups; return how many."""
-        if not groups:
-            return 0
+    def trim(self, conn: sa.Connection) -> dict[str, int]:
+        """Delete the links beyond ``max_associations`` per record and kind (end of run).
+
+        Returns how many were cut, per stream of the linked records. One set-based pass per
+        run instead of one per batch: counting the groups of every batch cost more than the
+        whole load on PostgreSQL.
+        """
         a = self.t.associations
         cap = self.settings.max_associations
         group = (a.c.from_kind, a.c.from_id, a.c.to_kind)
-        kinds = {g[0] for g in groups}
-        over = conn.execute(
-            sa.select(*group)
-            .where(among(a.c.from_kind, kinds), among(a.c.from_id, {g[1] for g in groups}))
-            .group_by(*group)
-            .having(sa.func.count() > cap)
-        ).all()
-        over = [tuple(g) for g in over if tuple(g) in groups]
-        if not over:
-            return 0
+        over = sa.select(*group).group_by(*group).having(sa.func.count() > cap).subquery("over")
         ranked = (
             sa.select(
                 *(a.c[name] for name in PRIMARY_KEY),
@@ -208,16 +209,22 @@ class Links:
                 )
                 .label("rn"),
             )
-            .where(among(a.c.from_kind, kinds), among(a.c.from_id, {g[1] for g in over}))
+            .join(
+                over,
+                sa.and_(*(a.c[name] == over.c[name] for name in PRIMARY_KEY[:3])),
+            )
             .subquery()
         )
         beyond = [
             dict(zip(PRIMARY_KEY, row[:4], strict=True))
             for row in conn.execute(sa.select(ranked).where(ranked.c.rn > cap))
-            if tuple(row[:3]) in set(over)
         ]
         bulk.delete_rows(conn, a, beyond)
-        return len(beyond)
+        cut: dict[str, int] = {}
+        for row in beyond:
+            stream = STREAM_OF_TO_KIND[row["to_kind"]]
+            cut[stream] = cut.get(stream, 0) + 1
+        return cut
 
     def backfill_person(self, conn: sa.Connection, pipedrive_person_ids: Collection[int]) -> None:
         """Point deals waiting for these persons at their CDP person."""

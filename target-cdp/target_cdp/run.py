@@ -57,9 +57,11 @@ class Run:
 
     def finish(self) -> None:
         """Purge activities outside retention, record the run, log its summary."""
-        with self.db.transaction("purging activities outside their retention") as conn:
+        with self.db.transaction("purging activities and capping associations") as conn:
             for stream, purged in self.activity_log.purge(conn).items():
                 self.counts[stream]["purged"] += purged
+            for stream, cut in self.links.trim(conn).items():
+                self.counts[stream]["associations_cut"] += cut
         self._close("succeeded", None)
         for line in self.summary_lines():
             logger.info(line)
