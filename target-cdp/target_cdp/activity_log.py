@@ -2,9 +2,15 @@
 
 Every activity is counted in ``activity_summary`` exactly once: when it is derived (derivation
 only happens on a real change of the stored record, see ``activities.py``), unless its key is
-already stored. An activity whose person is not known yet is held in ``activities`` whatever
-its age and counted when the person arrives; everything else outside its retention window is
-counted but not stored.
+already stored. Outside its retention window an activity is counted but not stored.
+
+An activity whose Pipedrive person is not in the CDP has no person to be counted under. Within
+a run it is held in ``activities`` whatever its age, since the person may still arrive in a
+later batch (records come in any order), and counted when the person arrives. At the end of the
+run every stream is written, so a person still missing did not come (deleted in Pipedrive,
+filtered out by a stream map, stream not selected): the purge then treats held activities like
+any other. One outside its window is deleted uncounted; one inside stays held, and is counted if
+its person arrives in a later run before it ages out.
 """
 
 from __future__ import annotations
@@ -208,18 +214,19 @@ class ActivityLog:
         self._summarize(conn, ((person_ids[p], t, when) for _, t, when, p in resolved))
 
     def purge(self, conn: sa.Connection) -> dict[str, int]:
-        """Delete stored activities outside their retention window; return counts per stream."""
+        """Delete stored activities outside their retention window; return counts per stream.
+
+        Run at the end of a run, when every stream is written: activities still waiting for
+        their person are purged too (see the module docstring).
+        """
         a = self.t.activities
-        held = sa.and_(a.c.person_id.is_(None), a.c.pipedrive_person_id.is_not(None))
         purged: dict[str, int] = defaultdict(int)
         types = conn.execute(sa.select(a.c.activity_type).distinct()).scalars().all()
         for activity_type in sorted(types):
             cutoff = self.cutoff(activity_type)
             if cutoff is None:
                 continue
-            where = sa.and_(
-                a.c.activity_type == activity_type, a.c.occurred_at < cutoff, sa.not_(held)
-            )
+            where = sa.and_(a.c.activity_type == activity_type, a.c.occurred_at < cutoff)
             count = conn.execute(sa.select(sa.func.count()).where(where)).scalar_one()
             if count:
                 conn.execute(sa.delete(a).where(where))

@@ -188,15 +188,17 @@ def test_activity_types_setting_limits_what_is_stored(duck):
     assert summary(duck) == {"pipedrive.deal.created": 1}
 
 
-def test_activity_waits_for_its_person_and_is_counted_once(cdp):
-    old_won = deal(
-        9, person_id=1, status="won", add_time=ts(300), won_time=ts(200), update_time=ts(200)
+OLD_WON = deal(
+    9, person_id=1, status="won", add_time=ts(300), won_time=ts(200), update_time=ts(200)
+)
+OLD_PERSON = person(1, "a@acme.io", add_time=ts(400), update_time=ts(400))
+
+
+def test_activity_waits_for_its_person_within_the_run_and_is_counted_once(cdp):
+    # batch_size_rows=1: the deal's batch is written before its person's record is even read.
+    cdp.run(
+        [*stream_of("deals", [OLD_WON]), *stream_of("persons", [OLD_PERSON])], batch_size_rows=1
     )
-    cdp.run(stream_of("deals", [old_won]))
-    held = cdp.rows("activities", order_by="activity_key")
-    assert [a["person_id"] for a in held] == [None, None]  # held despite retention
-    assert summary(cdp) == {}
-    cdp.run(stream_of("persons", [person(1, "a@acme.io", add_time=ts(400), update_time=ts(400))]))
     assert summary(cdp) == {
         "pipedrive.deal.created": 1,
         "pipedrive.deal.won": 1,
@@ -205,3 +207,28 @@ def test_activity_waits_for_its_person_and_is_counted_once(cdp):
     assert cdp.rows("activities") == []  # resolved, then purged at the end of the run
     [stored_deal] = cdp.rows("deals")
     assert stored_deal["person_id"] == cdp.rows("people")[0]["person_id"]
+    assert cdp.rows("sync_runs")[0]["counts"]["deals"]["purged"] == 2
+
+
+def test_activity_whose_person_never_arrives_is_subject_to_retention(cdp):
+    recent_call = pd_activity(7, person_id=2, add_time=ts(4), update_time=ts(4))
+    cdp.run([*stream_of("deals", [OLD_WON]), *stream_of("activities", [recent_call])])
+    # Person 1 did not come in this run: the deal's old activities are purged, uncounted (no
+    # person to count them under); the recent call waits within its window for person 2.
+    [held] = cdp.rows("activities")
+    assert (held["activity_key"], held["person_id"]) == ("pipedrive:activity:7:created", None)
+    assert held["pipedrive_person_id"] == 2
+    assert cdp.rows("sync_runs")[0]["counts"]["deals"]["purged"] == 2
+    assert summary(cdp) == {}
+    cdp.run(stream_of("persons", [OLD_PERSON, person(2, "b@acme.io")]))
+    ids = {p["pipedrive_person_id"]: p["person_id"] for p in cdp.rows("people")}
+    [call] = cdp.rows("activities", where="source_record = 'activity:7'")
+    assert call["person_id"] == ids[2]
+    counted = {
+        (s["person_id"], s["activity_type"]): s["count"] for s in cdp.rows("activity_summary")
+    }
+    assert counted == {
+        (ids[1], "pipedrive.person.created"): 1,
+        (ids[2], "pipedrive.person.created"): 1,
+        (ids[2], "pipedrive.activity.created"): 1,
+    }
