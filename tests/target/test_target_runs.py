@@ -169,3 +169,31 @@ def test_state_is_emitted_once_after_all_batches(duck, capsys):
     TargetCDP(config=duck.config(batch_size_rows=2)).listen(io.StringIO(lines(messages)))
     assert [json.loads(x) for x in capsys.readouterr().out.splitlines()] == [{"n": 6}]
     assert len(duck.rows("people")) == 6
+
+
+def catalogs(version: int, stage_name: str = "Lead") -> list[dict]:
+    """A reconciliation pass over a user, a stage and a person field."""
+    field = {"field_code": "abc123", "field_name": "Tier", "field_type": "enum"}
+    stage = {"id": 1, "name": stage_name, "pipeline_id": 1, "order_nr": 1}
+    passes = (("users", {"id": 1, "name": "Owner"}), ("stages", stage), ("person_fields", field))
+    return [
+        message
+        for stream, data in passes
+        for message in (schema(stream), record(stream, data, version), activate(stream, version))
+    ]
+
+
+def test_unchanged_catalog_rows_are_counted_unchanged_in_every_pass(cdp):
+    cdp.run(catalogs(VERSION))
+    first = {t: cdp.rows(t) for t in ("users", "stages", "pipedrive_fields")}
+    cdp.run(catalogs(VERSION + 1000))  # the next pass: same rows, a new table version
+    counts = cdp.rows("sync_runs", order_by="started_at")[-1]["counts"]
+    for stream in ("users", "stages", "person_fields"):
+        assert (counts[stream]["unchanged"], counts[stream]["updated"]) == (1, 0), stream
+    for table, rows in first.items():
+        moved_on = [{**row, "table_version": VERSION + 1000} for row in rows]
+        assert cdp.rows(table) == moved_on, table  # kept by ACTIVATE_VERSION, nothing else
+    cdp.run(catalogs(VERSION + 2000, stage_name="Qualified"))
+    counts = cdp.rows("sync_runs", order_by="started_at")[-1]["counts"]
+    assert (counts["stages"]["updated"], counts["users"]["unchanged"]) == (1, 1)
+    assert cdp.rows("stages")[0]["name"] == "Qualified"

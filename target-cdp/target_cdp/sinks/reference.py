@@ -74,17 +74,23 @@ class ReferenceSink(CDPSink):
             ]
             for row in conn.execute(sa.select(self.table).where(*where)).mappings():
                 stored[row[key_columns[-1].name]] = dict(row)
-        changed = []
+        changed, versions = [], []
         for key, row in latest.items():
             old = stored.get(key)
             if row["table_version"] is None and old is not None:
                 row["table_version"] = old["table_version"]
-            if old == row:
+            if old is not None and _content(old) == _content(row):
+                # Each reconciliation pass sends a new table version: only the version moves
+                # on (so ACTIVATE_VERSION keeps the row), the row itself is not rewritten.
                 counts[self.stream_name]["unchanged"] += 1
+                if row["table_version"] != old["table_version"]:
+                    names = [*(c.name for c in key_columns), "table_version"]
+                    versions.append({name: row[name] for name in names})
                 continue
             counts[self.stream_name]["inserted" if old is None else "updated"] += 1
             changed.append(row)
         bulk.upsert(conn, self.table, changed)
+        bulk.update(conn, self.table, versions)
 
     def activate_version(self, new_version: int) -> None:
         """Mark deleted the rows not seen in the pass that ended with this version."""
@@ -99,6 +105,10 @@ class ReferenceSink(CDPSink):
                 )
                 .values(is_deleted=True)
             )
+
+
+def _content(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in row.items() if k != "table_version"}
 
 
 class UsersSink(ReferenceSink):
