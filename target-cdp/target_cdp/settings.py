@@ -40,10 +40,10 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
         "database_url": _prop(
             "string",
             "Database URL",
-            "SQLAlchemy URL of the CDP database: a DuckDB file (`duckdb:///cdp.duckdb`, the "
-            "default, embedded) or PostgreSQL (`postgresql+psycopg://user:pass@host/db`). "
+            "SQLAlchemy URL of the CDP database: a DuckDB file (`duckdb:///warehouse.duckdb`, "
+            "the default, embedded) or PostgreSQL (`postgresql+psycopg://user:pass@host/db`). "
             "Passwords are masked in every log line and error.",
-            default="duckdb:///cdp.duckdb",
+            default="duckdb:///warehouse.duckdb",
             secret=True,
         ),
         "schema": _prop(

@@ -127,7 +127,19 @@ def test_bad_config_fails_with_a_clear_message(tmp_path, config, expected):
     assert "Traceback" not in result.stderr
 
 
-def test_default_duckdb_file_is_created_with_its_folder(tmp_path, monkeypatch):
+def test_default_database_is_warehouse_duckdb_and_cdp_people_is_unambiguous(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    run_target({}, stream_of("persons", [person(1, "a@acme.io")]))
+    assert [p.name for p in tmp_path.iterdir()] == ["warehouse.duckdb"]
+    engine = sa.create_engine("duckdb:///warehouse.duckdb")
+    with engine.connect() as conn:  # what every user writes first
+        assert conn.exec_driver_sql("select email from cdp.people").scalar() == "a@acme.io"
+    engine.dispose()
+
+
+def test_duckdb_file_is_created_with_its_folder_even_when_named_like_the_schema(
+    tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     run_target(
         {"database_url": "duckdb:///output/cdp.duckdb"},
