@@ -1,8 +1,9 @@
 """Throughput and memory of target-cdp (DuckDB, PostgreSQL) vs MeltanoLabs target-postgres.
 
 Generates N deterministic Pipedrive-shaped records (``target_singer_input.py``), pipes the same
-Singer file through each target as a child process, and prints records/s and the peak RSS of
-the child's process tree. Every load goes into a fresh DuckDB file or a fresh PostgreSQL
+Singer file through each target as a child process, and prints records/s, the CPU seconds
+(user + system, steadier than wall time on a shared machine) and the peak RSS of the child's
+process tree. Every load goes into a fresh DuckDB file or a fresh PostgreSQL
 database. target-postgres lives in its own virtualenv (its pins conflict with ours); it is
 created on first use.
 
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -39,6 +41,7 @@ class Result:
     target: str
     records: int
     seconds: float
+    cpu_seconds: float
     peak_rss_mb: float
 
     @property
@@ -66,6 +69,7 @@ def load(
     config_path.write_text(json.dumps(config))
     log_path = workdir / f"{name}-{records}.log"
     with singer_file.open("rb") as stdin, log_path.open("wb") as log:
+        children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
         child = subprocess.Popen(
             [*command, "--config", str(config_path)],
@@ -79,12 +83,16 @@ def load(
             peak = max(peak, tree_rss(process))
             time.sleep(0.05)
         seconds = time.perf_counter() - started
+        children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu_seconds = (children.ru_utime - children_before.ru_utime) + (
+        children.ru_stime - children_before.ru_stime
+    )
     if child.returncode != 0:
         tail = log_path.read_text(errors="replace").splitlines()[-5:]
         raise SystemExit(
             f"{name} failed (exit {child.returncode}); see {log_path}:\n" + "\n".join(tail)
         )
-    return Result(name, records, seconds, peak / 2**20)
+    return Result(name, records, seconds, cpu_seconds, peak / 2**20)
 
 
 def fresh_database(admin_url: str) -> tuple[str, str]:
@@ -191,7 +199,8 @@ def main() -> None:
             results.append(result)
             print(
                 f"{result.target:24} {result.records:>9,} records  {result.seconds:8.1f} s  "
-                f"{result.per_second:8,.0f} records/s  peak RSS {result.peak_rss_mb:7.1f} MiB",
+                f"{result.per_second:8,.0f} records/s  CPU {result.cpu_seconds:7.1f} s  "
+                f"peak RSS {result.peak_rss_mb:7.1f} MiB",
                 flush=True,
             )
     out = ROOT / "bench" / "results" / "target_throughput.json"

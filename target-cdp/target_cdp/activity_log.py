@@ -21,7 +21,6 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
 
 from target_cdp import bulk
 from target_cdp.activities import Activity
@@ -142,29 +141,19 @@ class ActivityLog:
             slot[0], slot[1], slot[2] = min(slot[0], when), max(slot[1], when), slot[2] + 1
         if not totals:
             return
-        s = self.t.activity_summary
-        staged = bulk.stage(
+        bulk.upsert(
             conn,
-            s,
+            self.t.activity_summary,
             [
                 {"person_id": p, "activity_type": t, "first_at": f, "last_at": la, "count": n}
                 for (p, t), (f, la, n) in sorted(totals.items())
             ],
+            update=lambda stored, new: {
+                "first_at": sa.func.least(stored.first_at, new.first_at),
+                "last_at": sa.func.greatest(stored.last_at, new.last_at),
+                "count": stored["count"] + new["count"],
+            },
         )
-        insert = postgresql.insert(s).from_select(
-            [c.name for c in staged.columns], sa.select(*staged.columns)
-        )
-        conn.execute(
-            insert.on_conflict_do_update(
-                index_elements=["person_id", "activity_type"],
-                set_={
-                    "first_at": sa.func.least(s.c.first_at, insert.excluded.first_at),
-                    "last_at": sa.func.greatest(s.c.last_at, insert.excluded.last_at),
-                    "count": s.c.count + insert.excluded["count"],
-                },
-            )
-        )
-        bulk.drop_stage(conn, staged)
 
     def _define(
         self,
@@ -172,30 +161,30 @@ class ActivityLog:
         first_seen: dict[tuple[str, int], dt.datetime],
         attribute_names: dict[str, list[str]],
     ) -> None:
-        d = self.t.activity_definitions
         names_of = {
             (activity_type, version): list(names)
             for activity_type, versions in self._versions.items()
             for names, version in versions.items()
         }
-        for (activity_type, version), when in sorted(first_seen.items()):
-            names = names_of.get((activity_type, version), attribute_names.get(activity_type, []))
-            insert = postgresql.insert(d).values(
-                activity_type=activity_type,
-                definition_version=version,
-                attribute_names=names,
-                first_seen_at=when,
-            )
-            conn.execute(
-                insert.on_conflict_do_update(
-                    index_elements=["activity_type", "definition_version"],
-                    set_={
-                        "first_seen_at": sa.func.least(
-                            d.c.first_seen_at, insert.excluded.first_seen_at
-                        )
-                    },
-                )
-            )
+        rows = [
+            {
+                "activity_type": activity_type,
+                "definition_version": version,
+                "attribute_names": names_of.get(
+                    (activity_type, version), attribute_names.get(activity_type, [])
+                ),
+                "first_seen_at": when,
+            }
+            for (activity_type, version), when in sorted(first_seen.items())
+        ]
+        bulk.upsert(
+            conn,
+            self.t.activity_definitions,
+            rows,
+            update=lambda stored, new: {
+                "first_seen_at": sa.func.least(stored.first_seen_at, new.first_seen_at)
+            },
+        )
 
     def resolve_people(self, conn: sa.Connection, person_ids: dict[int, str]) -> None:
         """Give held activities of these Pipedrive persons their CDP person, and count them."""

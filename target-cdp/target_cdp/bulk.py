@@ -1,9 +1,14 @@
-"""The one dialect-specific part: loading many rows fast into a staging table.
+"""The one dialect-specific part: loading many rows fast and merging them by key.
 
 Everything else is one SQLAlchemy Core code path. A batch of rows is staged into a temporary
 table with the database's bulk path (DuckDB reads a newline-delimited JSON file, PostgreSQL
-takes COPY), then merged with a single ``INSERT ... SELECT ... ON CONFLICT`` statement.
-executemany of single-row upserts is an order of magnitude slower on DuckDB.
+takes COPY), then merged into its table by primary key: on PostgreSQL with one
+``INSERT ... SELECT ... ON CONFLICT`` statement; on DuckDB, whose tables carry no key
+constraints (``tables.py``: its ART indexes live in memory and grow with the table), with an
+``UPDATE ... FROM`` the staged rows and an ``INSERT`` of those whose key is not stored (an
+anti-join). Keys stay unique because every write goes through ``upsert``, which refuses a batch
+with a key twice and never inserts a key that is stored. executemany of single-row upserts is
+an order of magnitude slower on DuckDB.
 """
 
 from __future__ import annotations
@@ -13,12 +18,13 @@ import hashlib
 import operator
 import os
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.base import ReadOnlyColumnCollection
 
 from target_cdp.records import dumps
 
@@ -94,32 +100,55 @@ def drop_stage(conn: sa.Connection, staged: sa.TableClause) -> None:
     conn.exec_driver_sql(f"TRUNCATE {staged.name}")
 
 
+#: Given the stored and the incoming columns, the values to set on a stored row.
+SetClause = Callable[[ReadOnlyColumnCollection, ReadOnlyColumnCollection], dict[str, Any]]
+
+
 def upsert(
     conn: sa.Connection,
     table: sa.Table,
     rows: list[dict],
     *,
-    update: bool = True,
+    update: bool | SetClause = True,
 ) -> None:
-    """Insert ``rows`` (unique by primary key), updating the staged columns of existing rows.
+    """Insert ``rows``; for keys already stored, set the staged non-key columns.
 
-    ``update=False`` keeps existing rows as they are (``ON CONFLICT DO NOTHING``).
+    ``update=False`` keeps stored rows as they are; a function of (stored, incoming) columns
+    gives the values to set instead (``{"count": stored["count"] + incoming["count"]}``).
+    ``rows`` must be unique by primary key (ValueError otherwise: on DuckDB nothing else keeps
+    keys unique).
     """
     if not rows:
         return
+    keys = [c.name for c in table.primary_key.columns]
+    key_of = operator.itemgetter(*keys)
+    if len({key_of(row) for row in rows}) < len(rows):
+        msg = f"rows for {table.name} repeat a primary key {tuple(keys)}"
+        raise ValueError(msg)
     staged = stage(conn, table, rows)
     names = [c.name for c in staged.columns]
-    keys = [c.name for c in table.primary_key.columns]
-    insert = postgresql.insert(table).from_select(names, sa.select(*staged.columns))
-    if update and set(names) - set(keys):
-        statement = insert.on_conflict_do_update(
-            index_elements=keys,
-            set_={n: insert.excluded[n] for n in names if n not in keys},
+    set_clause = _set_incoming([n for n in names if n not in keys]) if update is True else update
+    if conn.dialect.name == "postgresql":
+        insert = postgresql.insert(table).from_select(names, sa.select(*staged.columns))
+        values = set_clause(table.c, insert.excluded) if set_clause else {}
+        statement = (
+            insert.on_conflict_do_update(index_elements=keys, set_=values)
+            if values
+            else insert.on_conflict_do_nothing(index_elements=keys)
         )
+        conn.execute(statement)
     else:
-        statement = insert.on_conflict_do_nothing(index_elements=keys)
-    conn.execute(statement)
+        stored = [table.c[k] == staged.c[k] for k in keys]
+        values = set_clause(table.c, staged.c) if set_clause else {}
+        if values:
+            conn.execute(sa.update(table).values(values).where(*stored))
+        new = sa.select(*staged.columns).where(~sa.exists().where(*stored))
+        conn.execute(sa.insert(table).from_select(names, new))
     drop_stage(conn, staged)
+
+
+def _set_incoming(names: list[str]) -> SetClause:
+    return lambda _stored, incoming: {n: incoming[n] for n in names}
 
 
 def update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:

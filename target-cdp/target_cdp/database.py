@@ -15,6 +15,11 @@ from target_cdp.tables import CDPTables, build_tables, migrate
 logger = logging.getLogger(__name__)
 
 
+#: DuckDB's threads. Its statements here are batch merges, and each thread adds working memory
+#: of its own: a fixed count keeps ``duckdb_memory_limit`` enough on machines of any size.
+DUCKDB_THREADS = 2
+
+
 class CDPDatabaseError(RuntimeError):
     """A database operation failed; the message never contains the password."""
 
@@ -32,7 +37,10 @@ class Database:
         self.masked = masked_url(settings.database_url)
         connect_args: dict = {}
         if self.url.get_backend_name() == "duckdb":
-            connect_args["config"] = {"memory_limit": settings.duckdb_memory_limit}
+            connect_args["config"] = {
+                "memory_limit": settings.duckdb_memory_limit,
+                "threads": DUCKDB_THREADS,
+            }
             if self.url.database and self.url.database != ":memory:":
                 Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
         # hide_parameters: errors must not echo record data (or anything secret) into logs.

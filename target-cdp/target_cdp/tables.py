@@ -1,7 +1,14 @@
 """The CDP schema (docs/cdp-schema.md) as SQLAlchemy Core tables, and its migration.
 
 Tables are defined here, never reflected in the hot path. ``migrate`` creates what is missing
-and adds missing columns to tables that exist (it never drops or alters anything).
+and adds missing columns to tables that exist (it never drops a column or a row).
+
+Primary keys and unique columns are constraints on PostgreSQL only. DuckDB backs each with an
+ART index that it keeps in memory and that grows with the table (at a million Pipedrive records
+they held a third of the process's memory), while columnar scans find keys fast enough. On
+DuckDB, key columns are NOT NULL and keys stay unique because every write merges by key
+(``bulk.upsert``); tables an earlier version created with the constraints are rebuilt without
+them, rows and all.
 """
 
 from __future__ import annotations
@@ -265,6 +272,10 @@ def build_tables(schema: str) -> CDPTables:
         _col("counts", JSON),
         _col("error", T),
     )
+    for table in md.tables.values():
+        for constraint in table.constraints:
+            if isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
+                constraint.ddl_if(dialect="postgresql")
     return CDPTables(
         metadata=md,
         people=people,
@@ -288,9 +299,9 @@ def build_tables(schema: str) -> CDPTables:
 
 
 def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
-    """Create the schema and missing tables, add missing columns; return what was added."""
+    """Create the schema and missing tables, add missing columns; return what was changes."""
     schema = tables.metadata.schema
-    added: list[str] = []
+    changes: list[str] = []
     with engine.begin() as conn:
         conn.execute(sa.schema.CreateSchema(schema, if_not_exists=True))
         inspector = sa.inspect(conn)
@@ -311,12 +322,47 @@ def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
                     f"ALTER TABLE {preparer.format_table(table)} "
                     f"ADD COLUMN {preparer.quote(column.name)} {ddl}{default}"
                 )
-                added.append(f"{table.name}.{column.name}")
+                changes.append(f"changes column {table.name}.{column.name}")
+        if conn.dialect.name == "duckdb":
+            changes += _drop_duckdb_key_indexes(conn, tables, existing)
         tables.metadata.create_all(conn, checkfirst=True)
         if conn.dialect.name == "postgresql":  # lookup indexes exist on PostgreSQL only
             for table in tables.metadata.sorted_tables:
                 for index in table.indexes if table.name in existing else ():
                     index.create(conn, checkfirst=True)
-    for column in added:
-        logger.info("Migrated the CDP schema: added column %s", column)
-    return added
+    for change in changes:
+        logger.info("Migrated the CDP schema: %s", change)
+    return changes
+
+
+def _drop_duckdb_key_indexes(
+    conn: sa.Connection, tables: CDPTables, existing: set[str]
+) -> list[str]:
+    """Rebuild DuckDB tables that still carry key constraints (and their ART indexes)."""
+    catalog, _, schema = str(tables.metadata.schema).rpartition(".")
+    keyed = set(
+        conn.exec_driver_sql(
+            "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE database_name = ? "
+            "AND schema_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
+            (catalog or conn.exec_driver_sql("SELECT current_database()").scalar_one(), schema),
+        ).scalars()
+    )
+    rebuilt = []
+    preparer = conn.dialect.identifier_preparer
+    for table in tables.metadata.sorted_tables:
+        if table.name not in keyed or table.name not in existing:
+            continue
+        old = f"{table.name}__keyed"
+        columns = ", ".join(preparer.quote(c.name) for c in table.columns)
+        conn.exec_driver_sql(
+            f"ALTER TABLE {preparer.format_table(table)} RENAME TO {preparer.quote(old)}"
+        )
+        table.create(conn)
+        old_table = preparer.format_table(sa.table(old, schema=table.schema))
+        conn.exec_driver_sql(
+            f"INSERT INTO {preparer.format_table(table)} ({columns}) "  # noqa: S608
+            f"SELECT {columns} FROM {old_table}"
+        )
+        conn.exec_driver_sql(f"DROP TABLE {old_table}")
+        rebuilt.append(f"rebuilt {table.name} without key indexes")
+    return rebuilt

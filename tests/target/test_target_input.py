@@ -9,7 +9,8 @@ import sys
 
 import pytest
 import sqlalchemy as sa
-from target_cdp.database import CDPDatabaseError
+from target_cdp.database import CDPDatabaseError, Database
+from target_cdp.settings import Settings
 from target_messages import deal, person, record, run_target, schema, stream_of, ts
 
 
@@ -150,3 +151,15 @@ def test_duckdb_file_is_created_with_its_folder_even_when_named_like_the_schema(
     with engine.connect() as conn:  # file and schema are both "cdp": names are qualified
         assert conn.exec_driver_sql("select count(*) from cdp.cdp.people").scalar() == 1
     engine.dispose()
+
+
+def test_duckdb_memory_is_bounded_and_out_of_memory_names_the_setting(duck):
+    database = Database(Settings.from_config(duck.config()))
+    with database.engine.connect() as conn:
+        settings = conn.exec_driver_sql(
+            "select current_setting('threads'), current_setting('memory_limit')"
+        ).one()
+    database.dispose()
+    assert settings == (2, "91.5 MiB")  # 96MB, on every machine whatever its cores
+    with pytest.raises(CDPDatabaseError, match=r"Out of Memory.*raise the duckdb_memory_limit"):
+        duck.run(stream_of("persons", [person(1, "a@acme.io")]), duckdb_memory_limit="1MB")

@@ -9,85 +9,17 @@ import pytest
 import sqlalchemy as sa
 from target_cdp.target import TargetCDP
 from target_messages import (
-    NOW,
+    VERSION,
     activate,
-    deal,
+    everything,
     lines,
-    note,
-    organization,
-    pd_activity,
     person,
     record,
     schema,
     state,
-    stream_of,
-    ts,
 )
 
-VERSION = int(NOW.timestamp() * 1000)
 RUN_METADATA = {"sync_runs": None, "rejected_records": {"first_run_id"}}
-
-
-def everything() -> list[dict]:
-    """Input touching every table: catalogs, fields, all object streams, rejects, deletes."""
-    return [
-        *stream_of("users", [{"id": 1, "name": "Owner", "email": "o@acme.io"}]),
-        *stream_of("pipelines", [{"id": 1, "name": "Sales"}]),
-        *stream_of(
-            "stages", [{"id": s, "name": f"S{s}", "pipeline_id": 1, "order_nr": s} for s in (1, 2)]
-        ),
-        *stream_of("activity_types", [{"id": 1, "name": "Call", "key_string": "call"}]),
-        schema("person_fields"),
-        record(
-            "person_fields",
-            {
-                "field_code": "abc123",
-                "field_name": "Tier",
-                "field_type": "enum",
-                "is_custom_field": True,
-                "options": [{"id": 1, "label": "gold"}],
-                "readable_name": "tier",
-            },
-        ),
-        *stream_of("organizations", [organization(10), organization(11, is_deleted=True)]),
-        schema("persons", ("tier",)),
-        *(
-            record(
-                "persons",
-                person(i, f"p{i}@acme.io", org_id=10, custom_fields={"tier": "gold"}),
-                VERSION,
-            )
-            for i in range(1, 6)
-        ),
-        record("persons", person(6, "p1@ACME.io", first_name="Dup")),
-        record("persons", {**person(7, "x@acme.io"), "id": "bad"}),
-        activate("persons", VERSION),
-        *stream_of(
-            "deals",
-            [
-                deal(
-                    100,
-                    person_id=1,
-                    org_id=10,
-                    status="won",
-                    won_time=ts(3),
-                    stage_change_time=ts(4),
-                    stage_id=2,
-                ),
-                deal(101, person_id=2, status="lost", lost_time=ts(2), lost_reason="price"),
-                deal(102, person_id=9, status="deleted"),
-                deal(103, person_id=3, add_time=ts(300), update_time=ts(200)),
-            ],
-        ),
-        *stream_of(
-            "notes", [note(1, person_id=1, deal_id=100), note(2, org_id=10, active_flag=False)]
-        ),
-        *stream_of(
-            "activities", [pd_activity(1, person_id=2, done=True, marked_as_done_time=ts(1))]
-        ),
-        *stream_of("leads", [{"id": 1, "value": "?"}]),
-        state({"bookmarks": {"persons": {"replication_key_value": ts(0)}}}),
-    ]
 
 
 def dump(cdp) -> dict[str, list[tuple]]:
