@@ -1,4 +1,6 @@
-"""Fixtures for the dbt project in transform/: a hand-made CDP per engine and dbt runs over it.
+"""Fixtures for the dbt project in transform/: a CDP per engine and dbt runs over it.
+
+The CDP tables are target-cdp's own (its migration), filled with the scenario's rows.
 
 dbt takes seconds to start, so each engine gets one module-wide history of builds
 (``build_history``) that every test reads, instead of a build per test.
@@ -32,8 +34,8 @@ def build_history(
     """
     work_dir = tmp_path_factory.mktemp(f"dbt-{engine}")
     if engine == "duckdb":
-        # The default schema names, in a file named like the production default
-        # (output/cdp.duckdb): a DuckDB catalog named like the CDP schema breaks views.
+        # The default schema names, in a file named like the CDP schema (cdp.duckdb): the
+        # hardest case, a DuckDB catalog named like the schema breaks two-part names in views.
         database = CdpDatabase("duckdb", str(work_dir / "cdp.duckdb"))
         project = DbtProject(database, "audiences", work_dir)
     else:
