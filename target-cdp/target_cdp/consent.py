@@ -2,7 +2,10 @@
 
 A person who already exists keeps both permissions whatever Pipedrive says (a sync never
 re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
-Pipedrive value that was not applied.
+Pipedrive value that was not applied. Two settings refine this: ``suppress_unsubscribed_emails``
+(on by default) creates a person unsubscribed when another CDP person with the same email is
+unsubscribed, and ``propagate_unsubscribes`` (off by default) lets a Pipedrive "no" lower an
+existing person's permission. Neither ever raises a permission.
 """
 
 from __future__ import annotations
@@ -94,15 +97,51 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
     return email, sms
 
 
-def keep_existing(
-    record: dict, settings: Settings, current: dict[str, bool | None]
+def suppressed(email: Decision) -> Decision:
+    """A new person's email decision when someone else in the CDP with the email is unsubscribed.
+
+    Only a yes is overridden: a no stands under the rule that made it.
+    """
+    if not email.value:
+        return email
+    return Decision("email", False, "suppressed_email", email.source_value)
+
+
+def says_no(record: dict, settings: Settings) -> set[str]:
+    """The channels for which this Pipedrive record is an explicit no.
+
+    Email: ``marketing_status`` is ``unsubscribed`` or, when ``email_permission_field`` is set,
+    that field has a non-empty value outside ``email_permission_values``; SMS likewise with
+    ``sms_permission_field``. An empty value, ``no_consent`` or ``archived`` says nothing.
+    """
+    channels: set[str] = set()
+    if settings.email_permission_field:
+        value, _ = _mapped(
+            record, settings.email_permission_field, settings.email_permission_values
+        )
+        if value is False:
+            channels.add("email")
+    elif record.get("marketing_status") == UNSUBSCRIBED:
+        channels.add("email")
+    if settings.sms_permission_field:
+        value, _ = _mapped(record, settings.sms_permission_field, settings.sms_permission_values)
+        if value is False:
+            channels.add("sms")
+    return channels
+
+
+def decide_existing(
+    record: dict, settings: Settings, current: dict[str, bool | None], lower: set[str]
 ) -> tuple[Decision, Decision]:
-    """Decisions for an existing person: permissions stay as they are."""
+    """Decisions for an existing person: permissions stay, except a true in ``lower`` goes false."""
     sources = source_values(record, settings)
-    return (
-        Decision("email", current["email"], "existing_person_unchanged", sources["email"]),
-        Decision("sms", current["sms"], "existing_person_unchanged", sources["sms"]),
-    )
+
+    def decide(channel: str) -> Decision:
+        if channel in lower and current[channel] is True:
+            return Decision(channel, False, "propagated_unsubscribe", sources[channel])
+        return Decision(channel, current[channel], "existing_person_unchanged", sources[channel])
+
+    return decide("email"), decide("sms")
 
 
 def decision_row(

@@ -124,6 +124,25 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "says neither yes nor no.",
             default=True,
         ),
+        "suppress_unsubscribed_emails": _prop(
+            "boolean",
+            "Suppress unsubscribed emails",
+            "A person this target creates gets `email_permission` false, whatever Pipedrive "
+            "says, when another CDP person with the same email (deleted or not, any source) "
+            "has `email_permission` false: a Pipedrive person deleted and re-created, or a "
+            "duplicate, does not re-subscribe someone who unsubscribed.",
+            default=True,
+        ),
+        "propagate_unsubscribes": _prop(
+            "boolean",
+            "Propagate unsubscribes",
+            "Let Pipedrive unsubscribe people who already exist: when a person's "
+            "`marketing_status` becomes `unsubscribed` (or the mapped email or SMS permission "
+            "field gets a non-empty value that is not yes), a true permission of that channel "
+            "becomes false. A permission is never raised. False (default): existing people "
+            "keep their permissions.",
+            default=False,
+        ),
         "activity_retention_days": _prop(
             "integer",
             "Activity retention (days)",
@@ -199,6 +218,8 @@ class Settings:
     sms_permission_field: str | None
     sms_permission_values: frozenset[str]
     default_email_permission: bool
+    suppress_unsubscribed_emails: bool
+    propagate_unsubscribes: bool
     activity_retention_days: int
     activity_retention_overrides: dict[str, int | None]
     activity_types: tuple[str, ...] | None
@@ -249,6 +270,8 @@ class Settings:
             sms_permission_field=merged["sms_permission_field"],
             sms_permission_values=_lower_set(merged["sms_permission_values"]),
             default_email_permission=bool(merged["default_email_permission"]),
+            suppress_unsubscribed_emails=bool(merged["suppress_unsubscribed_emails"]),
+            propagate_unsubscribes=bool(merged["propagate_unsubscribes"]),
             activity_retention_days=int(merged["activity_retention_days"]),
             activity_retention_overrides=overrides,
             activity_types=None

@@ -1,4 +1,4 @@
-"""Email and SMS permissions: rules for new people, existing people untouched, decisions kept."""
+"""Email and SMS permissions: rules for new people, suppression, propagation, decisions kept."""
 
 from __future__ import annotations
 
@@ -131,3 +131,174 @@ def test_sync_never_changes_permissions_of_people_it_created(duck):
         ("marketing_status", True, "subscribed"),
         ("existing_person_unchanged", True, "unsubscribed"),
     ]
+
+
+def email_decisions(cdp, pid: int) -> list[tuple]:
+    rows = cdp.rows(
+        "permission_decisions",
+        order_by="decided_at, decision_key",
+        where=f"pipedrive_person_id = {pid} and channel = 'email'",
+    )
+    return [(d["rule"], d["value"], d["source_value"]) for d in rows]
+
+
+@pytest.mark.parametrize(
+    ("settings", "expected"),
+    [
+        ({}, (False, "suppressed_email")),
+        ({"suppress_unsubscribed_emails": False}, (True, "marketing_status")),
+    ],
+)
+def test_person_recreated_after_delete_stays_unsubscribed(cdp, settings, expected):
+    cdp.run(persons(person(1, "ann@acme.io", marketing_status="subscribed")), **settings)
+    cdp.execute("update {s}.people set email_permission = false where pipedrive_person_id = 1")
+    cdp.run(
+        persons(person(1, "ann@acme.io", is_deleted=True, update_time=ts(2))),
+        **settings,
+    )
+    cdp.run(
+        persons(person(2, " Ann@ACME.io", marketing_status="subscribed", update_time=ts(1))),
+        **settings,
+    )
+    people = {p["pipedrive_person_id"]: p for p in cdp.rows("people")}
+    assert (people[1]["is_deleted"], people[1]["email_permission"]) == (True, False)
+    assert people[2]["person_id"] != people[1]["person_id"]
+    assert (people[2]["email"], people[2]["email_permission"]) == ("ann@acme.io", expected[0])
+    assert email_decisions(cdp, 2) == [(expected[1], expected[0], "subscribed")]
+    made = decisions(cdp)
+    assert (made[2, "sms"]["rule"], made[2, "sms"]["value"]) == ("sms_default", False)
+    [conflict] = cdp.rows("identity_conflicts")
+    assert conflict["resolution"] == "created_separate_person"
+
+
+def test_suppression_sees_people_created_earlier_in_the_batch(cdp):
+    cdp.run(
+        persons(
+            person(1, "ann@acme.io", marketing_status="unsubscribed"),
+            person(2, "ann@acme.io", marketing_status="subscribed"),
+            person(3, "ann@acme.io", marketing_status="unsubscribed"),
+            person(4, "bob@acme.io", marketing_status="subscribed"),
+        )
+    )
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in cdp.rows("people")}
+    assert permission == {1: False, 2: False, 3: False, 4: True}
+    assert email_decisions(cdp, 2) == [("suppressed_email", False, "subscribed")]
+    # A no stands under its own rule; other emails are not affected.
+    assert email_decisions(cdp, 3) == [("marketing_status", False, "unsubscribed")]
+    assert email_decisions(cdp, 4) == [("marketing_status", True, "subscribed")]
+
+
+def test_only_an_explicit_false_suppresses(duck):
+    duck.migrate()
+    duck.insert(
+        "people",
+        {"person_id": "crm-1", "email": "ann@acme.io", "email_permission": None},
+    )
+    duck.run(persons(person(1, "ann@acme.io", marketing_status="subscribed")))
+    duck.run(persons(person(2, "ann@acme.io", marketing_status="subscribed")))
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in duck.rows("people")}
+    assert permission == {1: None, 2: True}  # crm-1 was linked to 1 and kept its permission
+
+
+def sync(cdp, *records: dict, **settings) -> None:
+    cdp.run(persons(*records), sms_permission_field="sms_ok", **settings)
+
+
+@pytest.mark.parametrize("propagate", [True, False])
+def test_propagate_unsubscribes_lowers_and_never_raises(cdp, propagate):
+    sync(
+        cdp,
+        person(1, "a@acme.io", marketing_status="subscribed", custom_fields={"sms_ok": True}),
+        person(2, "b@acme.io", marketing_status="unsubscribed", custom_fields={"sms_ok": False}),
+        person(3, "c@acme.io", marketing_status="subscribed", custom_fields={"sms_ok": True}),
+    )
+    sync(
+        cdp,
+        person(
+            1,
+            "a@acme.io",
+            marketing_status="unsubscribed",
+            custom_fields={"sms_ok": "no"},
+            update_time=ts(1),
+        ),
+        person(
+            2,
+            "b@acme.io",
+            marketing_status="subscribed",
+            custom_fields={"sms_ok": True},
+            update_time=ts(1),
+        ),
+        # Neither a no: no_consent and an emptied field say nothing.
+        person(
+            3,
+            "c@acme.io",
+            marketing_status="no_consent",
+            custom_fields={"sms_ok": None},
+            update_time=ts(1),
+        ),
+        propagate_unsubscribes=propagate,
+    )
+    rows = {r["pipedrive_person_id"]: r for r in cdp.rows("people")}
+    permissions = {pid: (r["email_permission"], r["sms_permission"]) for pid, r in rows.items()}
+    lowered = "propagated_unsubscribe" if propagate else "existing_person_unchanged"
+    assert permissions == {
+        1: (False, False) if propagate else (True, True),
+        2: (False, False),
+        3: (True, True),
+    }
+    made = decisions(cdp)
+    assert (made[1, "email"]["rule"], made[1, "email"]["source_value"]) == (
+        lowered,
+        "unsubscribed",
+    )
+    assert (made[1, "sms"]["rule"], made[1, "sms"]["source_value"]) == (lowered, "no")
+    assert {made[pid, channel]["rule"] for pid in (2, 3) for channel in ("email", "sms")} == {
+        "existing_person_unchanged"
+    }
+    assert (made[2, "email"]["value"], made[2, "sms"]["value"]) == (False, False)
+
+
+def test_propagation_acts_on_a_change_only(duck):
+    duck.run(persons(person(1, "a@acme.io", marketing_status="unsubscribed")))
+    # Someone resubscribes the person in the CDP; Pipedrive still says unsubscribed.
+    duck.execute("update {s}.people set email_permission = true")
+    duck.run(
+        persons(
+            person(
+                1, "a@acme.io", marketing_status="unsubscribed", first_name="Ann", update_time=ts(1)
+            )
+        ),
+        propagate_unsubscribes=True,
+    )
+    [row] = duck.rows("people")
+    assert (row["first_name"], row["email_permission"]) == ("Ann", True)
+    assert email_decisions(duck, 1) == [("marketing_status", False, "unsubscribed")]
+
+
+def test_propagation_on_linking_an_existing_person(cdp):
+    cdp.migrate()
+    cdp.insert(
+        "people",
+        {"person_id": "crm-1", "email": "a@acme.io", "email_permission": True, "source": "crm"},
+    )
+    cdp.run(
+        persons(person(1, "a@acme.io", marketing_status="unsubscribed")),
+        propagate_unsubscribes=True,
+    )
+    [row] = cdp.rows("people")
+    assert (row["person_id"], row["email_permission"]) == ("crm-1", False)
+    assert email_decisions(cdp, 1) == [("propagated_unsubscribe", False, "unsubscribed")]
+
+
+def test_suppression_sees_an_unsubscribe_propagated_earlier_in_the_batch(duck):
+    duck.run(persons(person(1, "a@acme.io", marketing_status="subscribed")))
+    duck.run(
+        persons(
+            person(1, "a@acme.io", marketing_status="unsubscribed", update_time=ts(1)),
+            person(2, "a@acme.io", marketing_status="subscribed"),
+        ),
+        propagate_unsubscribes=True,
+    )
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in duck.rows("people")}
+    assert permission == {1: False, 2: False}
+    assert email_decisions(duck, 2) == [("suppressed_email", False, "subscribed")]

@@ -44,8 +44,16 @@ class PeopleIndex:
             return None, min(candidates, key=lambda r: r["person_id"])
         return None, None
 
+    def unsubscribed(self, email: str | None) -> bool:
+        """Whether a person with this email (deleted or not, any source) has email permission false.
+
+        Those are all in the index for the email of every person the batch may create: the query
+        by email fetched them, and people written earlier in the batch were added.
+        """
+        return any(r["email_permission"] is False for r in self.by_email.get(email, []))
+
     def add(self, row: dict, *emails: str | None) -> None:
-        """Index a person just created or linked, under its emails."""
+        """Index a person just written, under its emails."""
         self.by_link[row["pipedrive_person_id"]] = row
         for email in set(emails) - {None}:
             same = self.by_email.get(email, [])
@@ -81,10 +89,19 @@ class PersonsSink(PipedriveObjectSink):
                 out.counts["skipped"] += 1
                 continue
             row = self._merge(existing, change, proposal)
-            decisions += self._permissions(row, existing, change, when)
+            suppressed = (
+                existing is None
+                and settings.suppress_unsubscribed_emails
+                and index.unsubscribed(proposal.get("email"))
+            )
+            decisions += self._permissions(row, existing, change, when, suppressed=suppressed)
+            if existing is not None and row != existing and change.update_time is not None:
+                row["updated_at"] = max(
+                    filter(None, (existing.get("updated_at"), change.update_time))
+                )
             if existing is None or existing["pipedrive_person_id"] is None:
                 newly_linked[pid] = row["person_id"]
-                index.add(row, proposal.get("email"), row["email"])
+            index.add(row, proposal.get("email"), row["email"])
             if existing is None:
                 out.counts["inserted"] += 1
             else:
@@ -136,31 +153,48 @@ class PersonsSink(PipedriveObjectSink):
         }
 
     def _permissions(
-        self, row: dict, existing: dict | None, change: Change, when: dt.datetime | None
+        self,
+        row: dict,
+        existing: dict | None,
+        change: Change,
+        when: dt.datetime | None,
+        *,
+        suppressed: bool,
     ) -> list[dict]:
-        """Set the permissions of a new person; record the decisions the change calls for."""
+        """Set the permissions of the person; record the decisions the change calls for.
+
+        ``suppressed``: another CDP person with the new person's email is unsubscribed.
+        """
         settings, new = self.run.settings, change.new
+        occasion: str | None = None
         if existing is None:
-            decided = consent.decide_new(new, settings)
-            row["email_permission"], row["sms_permission"] = (d.value for d in decided)
-            occasion: str | None = "created"
+            email, sms = consent.decide_new(new, settings)
+            decided = (consent.suppressed(email) if suppressed else email, sms)
+            occasion = "created"
         else:
-            current = {"email": existing["email_permission"], "sms": existing["sms_permission"]}
-            decided = consent.keep_existing(new, settings, current)
-            occasion = None
+            # The channels whose Pipedrive value is new to the CDP: all on linking, else changed.
+            news: set[str] = set()
             if existing["pipedrive_person_id"] is None:
-                occasion = "linked"
-            elif change.old is not None and consent.source_values(
-                change.old, settings
-            ) != consent.source_values(new, settings):
-                occasion = f"updated:{time_text(when)}"
+                occasion, news = "linked", {"email", "sms"}
+            elif change.old is not None:
+                before = consent.source_values(change.old, settings)
+                after = consent.source_values(new, settings)
+                news = {channel for channel in after if after[channel] != before[channel]}
+                if news:
+                    occasion = f"updated:{time_text(when)}"
+            lower: set[str] = set()
+            if settings.propagate_unsubscribes:
+                lower = news & consent.says_no(new, settings)
+            current = {"email": existing["email_permission"], "sms": existing["sms_permission"]}
+            decided = consent.decide_existing(new, settings, current, lower)
+        row["email_permission"], row["sms_permission"] = (d.value for d in decided)
         if occasion is None:
             return []
         pid = change.pipedrive_id
         return [consent.decision_row(d, row["person_id"], pid, when, occasion) for d in decided]
 
     def _merge(self, existing: dict | None, change: Change, proposal: dict[str, Any]) -> dict:
-        """The full ``people`` row after this change."""
+        """The ``people`` row after this change, but for permissions and ``updated_at``."""
         new, pid = change.new, change.pipedrive_id
         fields = (
             None if existing is None else {n: existing.get(n) for n in (*COLUMNS, "attributes")}
@@ -196,6 +230,4 @@ class PersonsSink(PipedriveObjectSink):
             row["pipedrive_deleted_at"] = None
             if from_pipedrive:
                 row["is_deleted"], row["deleted_at"] = False, None
-        if existing is not None and row != existing and change.update_time is not None:
-            row["updated_at"] = max(filter(None, (existing.get("updated_at"), change.update_time)))
         return row
