@@ -1,7 +1,10 @@
 """Paginators for Pipedrive's two pagination styles.
 
 API v2 (and v1 changelogs) page with an opaque cursor (``additional_data.next_cursor``, null on
-the last page): :class:`CursorPaginator`.
+the last page): :class:`CursorPaginator`. The cursor, not the page's size, says whether the list
+goes on: an empty page that still carries a cursor is valid and is not the end (stopping there
+would end a reconciliation pass early, and its ACTIVATE_VERSION would delete the unread rows
+downstream).
 
 API v1 ``/notes`` pages with ``start``/``limit`` offsets. Plain offset paging over a list sorted
 by ``update_time`` loses rows when a note is updated mid-sync: the note moves to the end, every
@@ -11,7 +14,8 @@ turns offset paging into keyset paging: every request restarts at the last row s
 (``updated_since=<its update_time>``, ``start=<its position among rows with that update_time>``),
 so the first row returned must be that row again. If it is, the overlap is dropped; if a later
 row comes back instead, rows shifted, and the page is re-read from the start of that second,
-skipping what was already emitted. The cost is one overlapping row per page.
+skipping what was already emitted. The cost is one overlapping row per page. An empty page with
+``more_items_in_collection`` true (rows hidden from this user) is skipped by its ``next_start``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
         additional = payload_of(response).get("additional_data") or {}
         return additional.get("next_cursor") or None
 
+    def continue_if_empty(self, response: requests.Response) -> bool:
+        """An empty page is the end only if it carries no cursor."""
+        return self.get_next(response) is not None
+
 
 def _key(record: Mapping[str, Any]) -> tuple[str, int]:
     return (to_rfc3339(record.get("update_time")) or "", int(record.get("id") or 0))
@@ -56,13 +64,20 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         self._anchor: tuple[str, int] | None = None
         self._next: tuple[str | None, int] | None = None
         self._reread = False
+        self._skip = False
 
     def accept(self, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Return the records of this page that were not emitted before; plan the next page."""
         since, start = self.current_value
         anchor = self._anchor
+        skipped, self._skip = self._skip, not records
+        # After a skipped empty page, rows later than the anchor are expected, not a shift.
         self._reread = (
-            anchor is not None and start > 0 and len(records) > 0 and _key(records[0]) > anchor
+            anchor is not None
+            and start > 0
+            and not skipped
+            and len(records) > 0
+            and _key(records[0]) > anchor
         )
         if anchor is not None and self._reread:
             # Rows before our position disappeared from this second: re-read it from its start.
@@ -91,6 +106,13 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         """A page whose rows were all seen before is not the end of the list."""
         return self.has_more(response)
 
-    def get_next(self, response: requests.Response) -> tuple[str | None, int] | None:  # noqa: ARG002
-        """The token planned by :meth:`accept`."""
-        return self._next
+    def get_next(self, response: requests.Response) -> tuple[str | None, int] | None:
+        """The token planned by :meth:`accept`, or past an empty page to its ``next_start``."""
+        if not self._skip:
+            return self._next
+        since, start = self.current_value
+        pagination = (payload_of(response).get("additional_data") or {}).get("pagination") or {}
+        next_start = pagination.get("next_start")
+        if next_start is None:
+            next_start = start + int(pagination.get("limit") or 0)
+        return since, int(next_start)

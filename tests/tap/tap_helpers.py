@@ -12,10 +12,14 @@ import io
 import json
 import subprocess
 import sys
+import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from tap_pipedrive.tap import TapPipedrive
 
@@ -130,3 +134,75 @@ def _write(path: Path, data: dict[str, Any]) -> str:
 def by_id(records: list[dict[str, Any]]) -> dict[Any, dict[str, Any]]:
     """Records keyed by id (the last one wins, as an upserting target would)."""
     return {record["id"]: record for record in records}
+
+
+@dataclass
+class FakeApi:
+    """A scripted HTTP server for situations the spec allows but the sandbox never produces.
+
+    ``routes`` maps a URL path to the answers for it, ``(status, body, headers)``, served in
+    order; the last one repeats. A dict body is sent as JSON, a str as HTML. Every request is
+    recorded as ``(method, path, query)``.
+    """
+
+    routes: dict[str, list[tuple[int, Any, dict[str, str]]]]
+    url: str = ""
+    requests: list[tuple[str, str, dict[str, str]]] = field(default_factory=list)
+
+    def answer(self, method: str, target: str) -> tuple[int, Any, dict[str, str]]:
+        """The next scripted answer for ``target`` (404 for an unknown path)."""
+        parts = urlsplit(target)
+        self.requests.append((method, parts.path, dict(parse_qsl(parts.query))))
+        answers = self.routes.get(parts.path)
+        if not answers:
+            return 404, {"success": False, "error": "Not found"}, {}
+        return answers.pop(0) if len(answers) > 1 else answers[0]
+
+    def paths(self, method: str = "GET") -> list[str]:
+        """The paths requested with ``method``, in order."""
+        return [path for verb, path, _ in self.requests if verb == method]
+
+
+@contextlib.contextmanager
+def fake_api(routes: dict[str, list[tuple[int, Any, dict[str, str]]]]) -> Iterator[FakeApi]:
+    """Serve ``routes`` on a free local port for the duration of the block."""
+    api = FakeApi(routes)
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: Any) -> None:
+            pass
+
+        def _reply(self, method: str) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            self.rfile.read(length)
+            status, body, headers = api.answer(method, self.path)
+            raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            self.send_response(status)
+            kind = "text/html" if isinstance(body, str) else "application/json"
+            self.send_header("Content-Type", kind)
+            for name, value in headers.items():
+                self.send_header(name, value)
+            self.send_header("Content-Length", str(len(raw)))
+            self.end_headers()
+            self.wfile.write(raw)
+
+        def do_GET(self) -> None:
+            self._reply("GET")
+
+        def do_POST(self) -> None:
+            self._reply("POST")
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    api.url = f"http://127.0.0.1:{server.server_port}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield api
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def v2_page(data: list[dict[str, Any]], next_cursor: str | None = None) -> dict[str, Any]:
+    """An API v2 list response body."""
+    return {"success": True, "data": data, "additional_data": {"next_cursor": next_cursor}}
