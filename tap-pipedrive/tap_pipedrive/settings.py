@@ -1,10 +1,12 @@
 """The tap's settings: their JSON Schema (what ``--about`` documents) and the checks a schema
-cannot express (one set of credentials, a parseable ``start_date``, an http(s) ``api_url``)."""
+cannot express (one set of credentials, a parseable ``start_date``, an http(s) ``api_url``
+without a path)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from jsonschema import Draft7Validator
 from singer_sdk import typing as th
@@ -14,6 +16,9 @@ from tap_pipedrive.timestamps import parse_start_date
 
 DEFAULT_API_URL = "https://api.pipedrive.com"
 OAUTH_SETTINGS = ("client_id", "client_secret", "refresh_token")
+# API paths users paste with the domain (Pipedrive's docs show whole endpoint URLs). The tap adds
+# /api/v1 or /api/v2 itself, so a pasted one is dropped instead of doubled (/api/v1/api/v2/...).
+PASTED_API_PATHS = ("/api/v1", "/api/v2", "/v1")
 
 CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
@@ -66,7 +71,9 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
         description=(
             "Base URL of the Pipedrive API, without a path: https://api.pipedrive.com or your "
             "company domain (https://acme.pipedrive.com). Requests go to {api_url}/api/v2/... "
-            "and {api_url}/api/v1/.... With OAuth, the api_domain of the token response wins."
+            "and {api_url}/api/v1/... (a pasted /api/v1, /api/v2 or /v1 is dropped; any other "
+            "path, query or fragment is an error). With OAuth, the api_domain of the token "
+            "response wins."
         ),
     ),
     th.Property(
@@ -181,7 +188,37 @@ def config_errors(
             parse_start_date(str(config["start_date"]))
         except ValueError as exc:
             errors.append(str(exc))
-    api_url = str(config.get("api_url") or DEFAULT_API_URL)
-    if not api_url.startswith(("https://", "http://")):
-        errors.append(f"api_url {api_url!r} must start with https://")
+    try:
+        split_api_url(str(config.get("api_url") or DEFAULT_API_URL))
+    except ValueError as exc:
+        errors.append(str(exc))
     return errors
+
+
+def split_api_url(api_url: str) -> tuple[str, str]:
+    """``api_url`` as the base of request URLs, and the pasted API path dropped from it ('').
+
+    Raises:
+        ValueError: naming api_url, for a URL that is not http(s) or has another path, a query
+            or a fragment. The message never repeats a query or fragment (they may hold a token).
+    """
+    parts = urlsplit(api_url.strip())
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        shown = urlunsplit(parts._replace(query="", fragment=""))
+        msg = f"api_url {shown!r} must start with https://"
+        raise ValueError(msg)
+    if parts.query or parts.fragment:
+        msg = (
+            "api_url must not have a query or fragment (?... or #...): set the base URL "
+            "alone, e.g. https://acme.pipedrive.com"
+        )
+        raise ValueError(msg)
+    path = parts.path.rstrip("/")
+    dropped = next((p for p in PASTED_API_PATHS if path.endswith(p)), "")
+    if path[: len(path) - len(dropped)]:
+        msg = (
+            f"api_url must have no path (it has {parts.path!r}): set the base URL alone, e.g. "
+            "https://acme.pipedrive.com; the tap adds /api/v2/... and /api/v1/... itself"
+        )
+        raise ValueError(msg)
+    return f"{parts.scheme}://{parts.netloc}", dropped

@@ -26,7 +26,13 @@ from tap_pipedrive.custom_fields import CustomFieldSet
 from tap_pipedrive.errors import BudgetExhausted, ConfigError, PipedriveError
 from tap_pipedrive.output import BufferedMsgSpecWriter
 from tap_pipedrive.rate_limit import RequestPacer
-from tap_pipedrive.settings import CONFIG_JSONSCHEMA, DEFAULT_API_URL, config_errors, secret_names
+from tap_pipedrive.settings import (
+    CONFIG_JSONSCHEMA,
+    DEFAULT_API_URL,
+    config_errors,
+    secret_names,
+    split_api_url,
+)
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, STREAM_NAMES, FieldsStream
 
 
@@ -107,7 +113,17 @@ class TapPipedrive(Tap):
             auth.ensure_token()
             if auth.api_domain:
                 return auth.api_domain
-        return str(self.config.get("api_url") or DEFAULT_API_URL).rstrip("/")
+        return self._configured_api_url
+
+    @cached_property
+    def _configured_api_url(self) -> str:
+        """``api_url`` without a pasted ``/api/v1``, ``/api/v2`` or ``/v1`` (said once)."""
+        base, dropped = split_api_url(str(self.config.get("api_url") or DEFAULT_API_URL))
+        if dropped:
+            self.logger.warning(
+                "api_url ends in %s, which the tap adds itself: using %s", dropped, base
+            )
+        return base
 
     @cached_property
     def budget(self) -> TokenBudget:

@@ -66,6 +66,15 @@ def test_wrong_token_in_discovery_is_one_line(secret_sandbox: Any, tmp_path: Pat
         ({"page_size": 5000}, "page_size: 5000 is greater than the maximum of 500"),
         ({"api_url": "ftp://example.com"}, "api_url 'ftp://example.com' must start with https://"),
         ({"client_id": "x"}, "set either api_token or the OAuth settings, not both"),
+        (
+            {"api_url": "https://acme.pipedrive.com/api/v2/persons"},
+            "api_url must have no path (it has '/api/v2/persons')",
+        ),
+        ({"api_url": "https://acme.pipedrive.com/api"}, "api_url must have no path"),
+        (
+            {"api_url": f"https://acme.pipedrive.com/v1?api_token={SECRET}"},
+            "api_url must not have a query or fragment",
+        ),
     ],
 )
 def test_bad_settings_are_one_line(
@@ -80,6 +89,22 @@ def test_bad_settings_are_one_line(
     assert len(errors) == 1, run.stderr
     assert expected in errors[0]
     assert SECRET not in run.stderr
+
+
+@pytest.mark.parametrize("pasted", ["/api/v1", "/api/v2/", "/v1"])
+def test_a_pasted_api_path_is_dropped_from_api_url(
+    secret_sandbox: Any, tmp_path: Path, pasted: str
+) -> None:
+    config = sandbox_config(secret_sandbox)
+    catalog = catalog_for(config, {"pipelines", "users"})
+    clean = run_tap(config, catalog=catalog)
+    run = run_cli(tmp_path, {**config, "api_url": config["api_url"] + pasted}, catalog=catalog)
+    assert run.returncode == 0, run.stderr[-2000:]
+    for stream in ("pipelines", "users"):
+        assert run.ids(stream) == clean.ids(stream)
+    warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, run.stderr[-2000:]
+    assert f"api_url ends in {pasted.rstrip('/')}" in warnings[0]
 
 
 def test_unknown_stream_in_catalog(secret_sandbox: Any, tmp_path: Path) -> None:
