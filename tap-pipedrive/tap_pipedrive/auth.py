@@ -4,22 +4,33 @@ The API token never goes into a URL (Pipedrive accepts ``?api_token=``, but URLs
 and metrics). OAuth access tokens live about an hour; the authenticator refreshes one shortly
 before it expires, and again when Pipedrive answers 401 to a token that is not brand new. The
 token response's ``api_domain`` (the company's own domain, e.g. ``https://acme.pipedrive.com``)
-is where the tap then sends its API calls, as Pipedrive asks OAuth apps to do.
+is where the tap then sends its API calls, as Pipedrive asks OAuth apps to do. The token endpoint
+is retried like the API (``max_retries`` attempts, exponential waits from ``retry_base_delay``)
+on 5xx, 429, timeouts and dropped connections; only its 4xx answers mean the credentials are
+wrong.
 """
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
+from typing import Any
 
+import backoff
 import requests
 from singer_sdk.authenticators import APIKeyAuthenticator, OAuthAuthenticator
 
-from tap_pipedrive.errors import AuthenticationError
+from tap_pipedrive.errors import AuthenticationError, TokenEndpointError
 
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL
 REFRESH_MARGIN_SECONDS = 60
 FRESH_TOKEN_SECONDS = 5
+MAX_BACKOFF_SECONDS = 60.0
+TOO_MANY_REQUESTS = 429
+
+
+class _Unavailable(Exception):  # noqa: N818 - internal signal to retry, never leaves this module
+    """A token-endpoint failure worth another attempt; the message never contains a secret."""
 
 
 def api_token_authenticator(token: str) -> APIKeyAuthenticator:
@@ -38,6 +49,8 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         refresh_token: str,
         token_url: str = DEFAULT_TOKEN_URL,
         timeout: float = 60,
+        max_tries: int = 6,
+        retry_base_delay: float = 1.0,
     ) -> None:
         """Remember the credentials; no request is made until the first API call."""
         basic = base64.b64encode(f"{client_id}:{client_secret}".encode()).decode()
@@ -50,6 +63,8 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         self.refresh_token = refresh_token
         self.api_domain: str | None = None
         self._timeout = timeout
+        self._max_tries = max_tries
+        self._retry_base_delay = retry_base_delay
 
     @property
     def oauth_request_body(self) -> dict:
@@ -82,14 +97,7 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         if not self.is_token_valid():
             self.update_access_token()
 
-    def update_access_token(self) -> None:
-        """Exchange the refresh token for an access token (and the company's api_domain).
-
-        Raises:
-            AuthenticationError: if the token endpoint rejects the credentials or answers
-                something that is not a token; the message never contains a secret.
-        """
-        requested_at = dt.datetime.now(dt.UTC)
+    def _post_once(self) -> requests.Response:
         try:
             response = requests.post(
                 self.auth_endpoint,
@@ -98,11 +106,49 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
+            raise _Unavailable(type(exc).__name__) from None
+        if response.status_code >= 500 or response.status_code == TOO_MANY_REQUESTS:  # noqa: PLR2004
+            raise _Unavailable(f"HTTP {response.status_code}")
+        return response
+
+    def _log_retry(self, details: Any) -> None:
+        self.logger.warning(
+            "The OAuth token endpoint failed (%s); retrying in %.1f s",
+            details.get("exception"),
+            details.get("wait", 0.0),
+        )
+
+    def _post(self) -> requests.Response:
+        """POST the grant, retrying failures that say nothing about the credentials."""
+        retrying = backoff.on_exception(
+            backoff.expo,
+            _Unavailable,
+            max_tries=self._max_tries,
+            logger=None,
+            on_backoff=self._log_retry,
+            base=2,
+            factor=self._retry_base_delay,
+            max_value=MAX_BACKOFF_SECONDS,
+        )(self._post_once)
+        try:
+            return retrying()
+        except _Unavailable as exc:
             msg = (
-                f"could not reach the OAuth token endpoint {self.auth_endpoint}: "
-                f"{type(exc).__name__}"
+                f"the OAuth token endpoint {self.auth_endpoint} failed on all "
+                f"{self._max_tries} attempts ({exc}); Pipedrive may be down, try again later"
             )
-            raise AuthenticationError(msg) from None
+            raise TokenEndpointError(msg) from None
+
+    def update_access_token(self) -> None:
+        """Exchange the refresh token for an access token (and the company's api_domain).
+
+        Raises:
+            AuthenticationError: if the token endpoint rejects the credentials (4xx) or answers
+                something that is not a token; the message never contains a secret.
+            TokenEndpointError: if it failed on every attempt (5xx, 429, no connection).
+        """
+        requested_at = dt.datetime.now(dt.UTC)
+        response = self._post()
         try:
             body = response.json()
         except ValueError:

@@ -20,6 +20,11 @@ class AuthenticationError(PipedriveError, FatalAPIError):
     """Pipedrive rejected the credentials (HTTP 401, or the OAuth token endpoint said no)."""
 
 
+class TokenEndpointError(PipedriveError):
+    """The OAuth token endpoint failed on every attempt (5xx, 429, timeout, no connection):
+    a Pipedrive outage, not a sign of wrong credentials."""
+
+
 class BudgetExhausted(PipedriveError):  # noqa: N818 - it is a condition, not a failure
     """The Pipedrive daily token budget, or the configured ``daily_token_budget``, is spent.
 

@@ -103,6 +103,8 @@ class TapPipedrive(Tap):
             refresh_token=str(self.config["refresh_token"]),
             token_url=str(self.config.get("oauth_token_url") or DEFAULT_TOKEN_URL),
             timeout=float(self.config.get("request_timeout", 120)),
+            max_tries=int(self.config.get("max_retries", 6)),
+            retry_base_delay=float(self.config.get("retry_base_delay", 1.0)),
         )
 
     @property

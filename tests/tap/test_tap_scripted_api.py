@@ -5,7 +5,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from tap_helpers import catalog_for, fake_api, run_tap, v2_page
+import pytest
+import requests
+from tap_helpers import catalog_for, fake_api, run_tap, sandbox_config, v2_page
+from tap_pipedrive.auth import PipedriveOAuthAuthenticator
+from tap_pipedrive.errors import AuthenticationError, TokenEndpointError
+
+OAUTH = {
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+    "refresh_token": "sandbox-refresh-token",
+}
 
 PERSONS = [
     {"id": 1, "name": "Ada", "update_time": "2026-01-01T10:00:00Z"},
@@ -55,3 +65,54 @@ def test_an_empty_v1_notes_page_with_more_items_is_skipped() -> None:
     assert run.ids("notes") == [7]
     assert [q["start"] for _, path, q in api.requests if path == "/api/v1/notes"] == ["0", "2"]
     assert run.activated["notes"] == [run.versions["notes"][0]]
+
+
+def test_an_oauth_token_endpoint_outage_is_retried(shared_sandbox: Any) -> None:
+    """The scripted endpoint fails once with 503, then hands out a token the sandbox issued."""
+    token = requests.post(
+        f"{shared_sandbox.base_url}/oauth/token",
+        auth=(OAUTH["client_id"], OAUTH["client_secret"]),
+        data={"grant_type": "refresh_token", "refresh_token": OAUTH["refresh_token"]},
+        timeout=10,
+    ).json()
+    catalog = catalog_for(sandbox_config(shared_sandbox), {"pipelines"})
+    outage = "<html><body>503 Service Temporarily Unavailable</body></html>"
+    with fake_api({"/oauth/token": [(503, outage, {}), (200, token, {})]}) as api:
+        config = {**OAUTH, "oauth_token_url": f"{api.url}/oauth/token", "retry_base_delay": 0.01}
+        run = run_tap(config, catalog=catalog)
+    assert api.paths("POST") == ["/oauth/token", "/oauth/token"]
+    expected = requests.get(
+        f"{shared_sandbox.base_url}/api/v2/pipelines",
+        headers={"x-api-token": shared_sandbox.api_token},
+        timeout=10,
+    ).json()["data"]
+    assert run.ids("pipelines") == [p["id"] for p in expected]
+
+
+def _authenticator(url: str) -> PipedriveOAuthAuthenticator:
+    return PipedriveOAuthAuthenticator(
+        **OAUTH, token_url=f"{url}/oauth/token", max_tries=3, retry_base_delay=0.01
+    )
+
+
+def test_a_rejected_refresh_token_is_not_retried() -> None:
+    refused = {"success": False, "message": "Invalid grant: refresh token is invalid"}
+    with (
+        fake_api({"/oauth/token": [(400, refused, {})]}) as api,
+        pytest.raises(AuthenticationError, match="check client_id"),
+    ):
+        _authenticator(api.url).ensure_token()
+    assert api.paths("POST") == ["/oauth/token"]
+
+
+def test_a_token_endpoint_that_stays_down_is_not_blamed_on_the_credentials() -> None:
+    busy = {"success": False, "error": "Too many requests"}
+    routes = {"/oauth/token": [(502, "<html>Bad gateway</html>", {}), (429, busy, {})]}
+    with (
+        fake_api(routes) as api,
+        pytest.raises(TokenEndpointError, match="failed on all 3 attempts") as failure,
+    ):
+        _authenticator(api.url).ensure_token()
+    assert api.paths("POST") == ["/oauth/token"] * 3
+    assert "check client_id" not in str(failure.value)
+    assert OAUTH["client_secret"] not in str(failure.value)
