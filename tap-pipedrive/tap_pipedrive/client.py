@@ -112,7 +112,8 @@ class PipedriveStream(RESTStream[Any]):
 
     @cached_property
     def custom_field_set(self) -> CustomFieldSet | None:
-        """The custom fields records of this stream carry (None if they carry none)."""
+        """The custom fields records of this stream carry (None if they carry none, or if
+        Pipedrive refused the field list)."""
         if self.custom_fields_entity is None or not self.config.get("include_custom_fields", True):
             return None
         return self._pipedrive.custom_field_set(self.custom_fields_entity)
@@ -289,12 +290,13 @@ class PipedriveStream(RESTStream[Any]):
             value = record.get(key)
             if type(value) is int:  # v1 sends 0/1 in places
                 record[key] = value != 0
-        if has_custom:
-            converter = self._custom_converter
+        converter = self._custom_converter if has_custom else None
+        if converter is not None:
             raw = row.get("custom_fields")
-            record["custom_fields"] = (
-                converter.convert(raw) if converter is not None and raw is not None else None
-            )
+            record["custom_fields"] = None if raw is None else converter.convert(raw)
+        # Without definitions (field list refused, or include_custom_fields off) the key is
+        # left out rather than sent as null, which an upserting target would store over the
+        # values an earlier run delivered.
         return record
 
     @cached_property

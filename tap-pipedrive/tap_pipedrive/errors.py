@@ -50,6 +50,13 @@ class MarketingFieldsRefusedError(FatalAPIError):
     account may have no marketing app (the persons stream retries without the two fields)."""
 
 
-class ScopeMissingError(FatalAPIError):
-    """A JSON HTTP 403 (Pipedrive's "Scope and URL mismatch"): the OAuth token lacks a scope
-    the endpoint needs (``activity_fields`` then reads API v1, which needs a lesser one)."""
+class FieldListRefusedError(FatalAPIError):
+    """A JSON HTTP 403 (Pipedrive's "Scope and URL mismatch": the OAuth token lacks a scope the
+    endpoint needs) or 404 to a field-definitions list."""
+
+    def __init__(self, status: int, path: str, reason: str) -> None:
+        """Remember what was refused and why."""
+        super().__init__(f"HTTP {status} for GET {path}: {reason}")
+        self.status = status
+        self.path = path
+        self.reason = reason

@@ -14,7 +14,7 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
-from tap_pipedrive.errors import MarketingFieldsRefusedError, ScopeMissingError
+from tap_pipedrive.errors import FieldListRefusedError, MarketingFieldsRefusedError
 from tap_pipedrive.pagination import KeysetOffsetPaginator
 from tap_pipedrive.response import error_text, payload_of, set_payload
 from tap_pipedrive.timestamps import to_api_param, to_rfc3339
@@ -90,10 +90,17 @@ def _v1_as_v2(raw: Mapping[str, Any]) -> dict[str, Any]:
 
 class FieldsStream(PipedriveStream):
     """Field definitions of one entity. Fetched once per run and shared: the entity stream's
-    schema and record conversion use the same definitions as this stream's records."""
+    schema and record conversion use the same definitions as this stream's records.
+
+    A list Pipedrive refuses (a JSON 403: the OAuth app lacks ``read_scope``; or a 404) must not
+    fail discovery of every stream: the entity's records are then read without
+    ``custom_fields`` and this stream emits nothing, with one warning.
+    """
 
     primary_keys = ("field_code",)
     page_size = 500  # field lists are short: one call, whatever page_size the lists use
+    read_scope: ClassVar[str]
+    """The OAuth scope that lets an app read this list (spec ``security``), for the warning."""
 
     def build_schema(self) -> dict[str, Any]:
         """Field definitions in API v2 naming, plus ``readable_name``."""
@@ -111,27 +118,60 @@ class FieldsStream(PipedriveStream):
             "subfields": raw.get("subfields"),
         }
 
+    def validate_response(self, response: requests.Response) -> None:
+        """A JSON 403 or a 404 refuses the list: :class:`FieldListRefusedError`."""
+        try:
+            super().validate_response(response)
+        except FatalAPIError as exc:
+            status = response.status_code
+            if status in (HTTPStatus.FORBIDDEN, HTTPStatus.NOT_FOUND):
+                path = urlparse(response.url).path
+                raise FieldListRefusedError(status, path, error_text(response)) from exc
+            raise
+
     def read_definitions(self) -> list[dict[str, Any]]:
         """The entity's field definitions from the API, normalized."""
         return [self.normalize(raw) for raw in self.request_records(None)]
 
     @cached_property
-    def definitions(self) -> list[dict[str, Any]]:
-        """All field definitions with their readable names (one API call per run)."""
-        fields = self.read_definitions()
+    def definitions(self) -> list[dict[str, Any]] | None:
+        """All field definitions with their readable names (one API call per run); None if
+        Pipedrive refused the list."""
+        try:
+            fields = self.read_definitions()
+        except FieldListRefusedError as refused:
+            self.logger.warning(
+                "Pipedrive refused the field list (%s): records that carry these fields are "
+                "read without custom_fields and %s is not synced this run. An OAuth app "
+                "needs the scope %s to read it.",
+                refused,
+                self.name,
+                self.read_scope,
+            )
+            return None
         names = assign_readable_names(fields)
         for field in fields:
             field["readable_name"] = names[field["field_code"]]
         return fields
 
     @cached_property
-    def field_set(self) -> CustomFieldSet:
-        """The custom fields, ready for record conversion and schema building."""
+    def field_set(self) -> CustomFieldSet | None:
+        """The custom fields, ready for record conversion and schema building (None if
+        Pipedrive refused the list)."""
+        if self.definitions is None:
+            return None
         return CustomFieldSet.from_definitions(self.definitions)
+
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """Nothing for a refused list: not even ACTIVATE_VERSION, which would retire every
+        field downstream."""
+        if self.definitions is None:
+            return
+        yield from super().get_records(context)
 
     def fetch_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
         """The cached definitions (no second request)."""
-        return [dict(field) for field in self.definitions]
+        return [dict(field) for field in self.definitions or ()]
 
 
 class PersonFieldsStream(FieldsStream):
@@ -139,6 +179,7 @@ class PersonFieldsStream(FieldsStream):
 
     name = "person_fields"
     path = "/personFields"
+    read_scope = "contacts:read"
 
 
 class OrganizationFieldsStream(FieldsStream):
@@ -146,6 +187,7 @@ class OrganizationFieldsStream(FieldsStream):
 
     name = "organization_fields"
     path = "/organizationFields"
+    read_scope = "contacts:read"
 
 
 class DealFieldsStream(FieldsStream):
@@ -153,6 +195,7 @@ class DealFieldsStream(FieldsStream):
 
     name = "deal_fields"
     path = "/dealFields"
+    read_scope = "deals:read"
 
 
 class ActivityFieldsStream(FieldsStream):
@@ -167,29 +210,22 @@ class ActivityFieldsStream(FieldsStream):
 
     name = "activity_fields"
     path = "/activityFields"
-
-    def validate_response(self, response: requests.Response) -> None:
-        """A JSON 403 from v2: the token may lack the ``admin`` scope."""
-        try:
-            super().validate_response(response)
-        except FatalAPIError as exc:
-            if response.status_code == HTTPStatus.FORBIDDEN and self.api_version == "v2":
-                reason = payload_of(response).get("error") or error_text(response)
-                raise ScopeMissingError(str(reason)) from exc
-            raise
+    read_scope = "activities:read"  # of v1, the list read when v2 is refused
 
     def read_definitions(self) -> list[dict[str, Any]]:
         """v2 definitions, or v1's when v2 answers 403."""
         try:
             return super().read_definitions()
-        except ScopeMissingError as refused:
+        except FieldListRefusedError as refused:
+            if refused.status != HTTPStatus.FORBIDDEN or self.api_version != "v2":
+                raise
             self.api_version, self.paginated = "v1", False
             fields = super().read_definitions()
             self.logger.warning(
                 "Pipedrive refused GET /api/v2/activityFields (HTTP 403: %s), which needs the "
                 "OAuth scope admin: activity fields were read from GET /api/v1/activityFields "
                 "instead",
-                refused,
+                refused.reason,
             )
             return fields
 
@@ -203,6 +239,7 @@ class NoteFieldsStream(FieldsStream):
 
     name = "note_fields"
     path = "/noteFields"
+    read_scope = "deals:read or contacts:read"
     api_version = "v1"
     paginated = False
 

@@ -148,8 +148,9 @@ class TapPipedrive(Tap):
             stream.logger.addFilter(REPORTED_ELSEWHERE)
         return streams
 
-    def custom_field_set(self, field_stream_name: str) -> CustomFieldSet:
-        """The custom fields described by one field stream (fetched on first use)."""
+    def custom_field_set(self, field_stream_name: str) -> CustomFieldSet | None:
+        """The custom fields described by one field stream (fetched on first use; None if
+        Pipedrive refused the list)."""
         if not self._field_streams:
             _ = self.streams
         return self._field_streams[field_stream_name].field_set

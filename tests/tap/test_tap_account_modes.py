@@ -92,3 +92,31 @@ def test_activity_fields_without_admin_scope_come_from_api_v1(tmp_path: Path) ->
     assert len(warnings) == 1, run.stderr[-3000:]
     assert "OAuth scope admin" in warnings[0]
     assert "GET /api/v1/activityFields" in warnings[0]
+
+
+def test_a_refused_field_list_leaves_custom_fields_out_instead_of_failing(
+    tmp_path: Path,
+) -> None:
+    """An OAuth app without ``deals:read``: ``GET /api/v2/dealFields`` answers 403."""
+    scopes = [scope for scope in READ_SCOPES if scope != "deals:read"]
+    with start_sandbox(seed=11, scale=300, burst_limit=0, oauth_scopes=scopes) as sandbox:
+        config = _oauth_config(sandbox)
+        discovery = run_cli(tmp_path, config, "--discover")
+        catalog = catalog_for(config, {"persons", "deal_fields"})
+        sandbox.control.reset_stats()
+        run = run_cli(tmp_path, config, catalog=catalog)
+        stats = sandbox.control.stats()
+    assert discovery.returncode == 0, discovery.stderr[-2000:]
+    schemas = {entry["tap_stream_id"]: entry["schema"] for entry in catalog["streams"]}
+    assert "custom_fields" not in schemas["deals"]["properties"]
+    assert schemas["persons"]["properties"]["custom_fields"]["properties"]
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.records["persons"]
+    assert all(person["custom_fields"] is not None for person in run.records["persons"])
+    assert not run.records["deal_fields"]
+    assert not run.activated["deal_fields"], "nothing read: no field may be retired downstream"
+    assert stats["by_operation"]["GET /api/v2/dealFields"]["requests"] == 1
+    warnings = [line for line in run.stderr.splitlines() if "WARNING" in line]
+    assert len(warnings) == 1, run.stderr[-3000:]
+    assert "HTTP 403 for GET /api/v2/dealFields" in warnings[0]
+    assert "scope deals:read" in warnings[0]

@@ -116,3 +116,29 @@ def test_a_token_endpoint_that_stays_down_is_not_blamed_on_the_credentials() -> 
     assert api.paths("POST") == ["/oauth/token"] * 3
     assert "check client_id" not in str(failure.value)
     assert OAUTH["client_secret"] not in str(failure.value)
+
+
+def test_records_without_field_definitions_leave_custom_fields_out(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Discovered while ``personFields`` was readable, synced after it went away (404)."""
+    field = {"field_code": "a" * 40, "field_name": "Score", "field_type": "double"}
+    definition = {**field, "is_custom_field": True, "options": None, "subfields": None}
+    gone = {"success": False, "error": "Not found", "error_info": "Unknown endpoint"}
+    persons = [{**row, "custom_fields": {"a" * 40: 5}} for row in PERSONS]
+    routes = {
+        "/api/v2/personFields": [(200, v2_page([definition]), {}), (404, gone, {})],
+        "/api/v2/persons": [(200, v2_page(persons), {})],
+    }
+    with fake_api(routes) as api:
+        config = _config(api.url, include_custom_fields=True)
+        catalog = catalog_for(config, {"persons"})
+        run = run_tap(config, catalog=catalog)
+    persons_schema = next(s for s in catalog["streams"] if s["tap_stream_id"] == "persons")
+    assert "score" in persons_schema["schema"]["properties"]["custom_fields"]["properties"]
+    assert run.ids("persons") == [1, 2]
+    assert all("custom_fields" not in person for person in run.records["persons"])
+    messages = [record.getMessage() for record in caplog.records]
+    refused = [m for m in messages if "refused the field list (HTTP 404 for GET /api/v2/p" in m]
+    assert len(refused) == 1
+    assert "person_fields is not synced" in refused[0]
