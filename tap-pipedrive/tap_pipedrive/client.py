@@ -40,7 +40,11 @@ from tap_pipedrive.errors import (
     TransientResponseError,
 )
 from tap_pipedrive.pagination import CursorPaginator
-from tap_pipedrive.rate_limit import daily_tokens_remaining, retry_after_seconds
+from tap_pipedrive.rate_limit import (
+    MAX_WAIT_SECONDS,
+    daily_tokens_remaining,
+    retry_after_seconds,
+)
 from tap_pipedrive.response import error_text, parse_payload, payload_of
 from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
 
@@ -217,7 +221,14 @@ class PipedriveStream(RESTStream[Any]):
                     f"left, the call costs {self._request_cost})"
                 )
                 raise BudgetExhausted(msg)
-            raise RateLimited(f"429 Too Many Requests for GET {path}", retry_after_seconds(headers))
+            wait = retry_after_seconds(headers)
+            if wait > MAX_WAIT_SECONDS:
+                msg = (
+                    f"Pipedrive answered 429 for GET {path} and asked to wait {wait:.0f} s, "
+                    "longer than a rate-limit window: the daily token budget is probably spent"
+                )
+                raise BudgetExhausted(msg)
+            raise RateLimited(f"429 Too Many Requests for GET {path}", wait)
         self._pipedrive.budget.charge(self.name, self._request_cost)
         if status == 401:  # noqa: PLR2004
             self._handle_unauthorized(path)

@@ -5,7 +5,8 @@ of that window on every response (``x-ratelimit-limit``, ``x-ratelimit-remaining
 ``x-ratelimit-reset`` in seconds). The pacer sleeps until the window resets once ``remaining``
 reaches 0, so a well-behaved sync meets few 429s. The daily token budget is reported (where
 Pipedrive sends it) in ``x-daily-ratelimit-token-remaining``; 0 there means no call will succeed
-until the budget resets, so the tap stops instead of waiting.
+until the budget resets, so the tap stops instead of waiting. A 429 that asks for a wait longer
+than ``MAX_WAIT_SECONDS`` (hours, until the daily budget resets) means the same.
 """
 
 from __future__ import annotations
@@ -29,11 +30,14 @@ def _number(headers: Mapping[str, str], name: str) -> float | None:
 
 
 def retry_after_seconds(headers: Mapping[str, str]) -> float:
-    """How long to wait after a 429: ``Retry-After``, else ``x-ratelimit-reset``, else 2 s."""
+    """How long a 429 asks to wait: ``Retry-After``, else ``x-ratelimit-reset``, else 2 s.
+
+    Not capped: a wait beyond ``MAX_WAIT_SECONDS`` is the caller's sign to stop, not to sleep.
+    """
     for name in ("retry-after", "x-ratelimit-reset"):
         wait = _number(headers, name)
         if wait is not None and wait >= 0:
-            return min(wait, MAX_WAIT_SECONDS)
+            return wait
     return DEFAULT_RESET_SECONDS
 
 

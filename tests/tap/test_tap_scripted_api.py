@@ -3,6 +3,7 @@ way), scripted on a local HTTP server."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -142,3 +143,27 @@ def test_records_without_field_definitions_leave_custom_fields_out(
     refused = [m for m in messages if "refused the field list (HTTP 404 for GET /api/v2/p" in m]
     assert len(refused) == 1
     assert "person_fields is not synced" in refused[0]
+
+
+def test_a_429_asking_to_wait_hours_stops_at_once_with_a_resumable_state(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """No daily-budget header, just ``Retry-After: 3600``: nothing to wait for in this run."""
+    spent = {"success": False, "error": "Rate limit exceeded", "errorCode": 429}
+    hours = {"Retry-After": "3600", "x-ratelimit-remaining": "0", "x-ratelimit-reset": "2"}
+    routes = {"/api/v2/persons": [(200, v2_page(PERSONS, "c1"), {}), (429, spent, hours)]}
+    with fake_api(routes) as api:
+        config = _config(api.url)
+        catalog = catalog_for(config, {"persons"})
+        started = time.monotonic()
+        run = run_tap(config, catalog=catalog)
+        elapsed = time.monotonic() - started
+    assert elapsed < 10
+    assert api.paths() == ["/api/v2/persons", "/api/v2/persons"]
+    assert run.ids("persons") == [1, 2]
+    assert not run.activated["persons"]
+    bookmark = run.state["bookmarks"]["persons"]
+    assert bookmark["replication_key_value"] == PERSONS[-1]["update_time"]
+    stopped = [r.getMessage() for r in caplog.records if "Stopped early" in r.getMessage()]
+    assert len(stopped) == 1
+    assert "asked to wait 3600 s" in stopped[0]
