@@ -17,7 +17,6 @@ ENTITY_FIELDS = {
     "persons": "personFields",
     "organizations": "organizationFields",
     "deals": "dealFields",
-    "activities": "activityFields",
 }
 
 
@@ -172,6 +171,20 @@ def test_custom_fields_are_typed_in_the_schema(shared_sandbox: Any) -> None:
     assert persons["lifetime_value"]["properties"]["value"]["type"] == ["number", "null"]
     assert persons["nps_score"]["type"] == ["number", "null"]
     assert persons["account_manager"]["type"] == ["integer", "null"]
+
+
+def test_activities_carry_no_custom_fields_and_cost_no_field_list(shared_sandbox: Any) -> None:
+    """The spec's v2 activity has no custom_fields: nothing to convert, nothing to pay for."""
+    config = sandbox_config(shared_sandbox)
+    catalog = catalog_for(config, {"activities"})
+    schema = next(s for s in catalog["streams"] if s["tap_stream_id"] == "activities")["schema"]
+    assert "custom_fields" not in schema["properties"]
+    shared_sandbox.control.reset_stats()
+    run = run_tap(config, catalog=catalog)
+    operations = shared_sandbox.control.stats()["by_operation"]
+    assert run.records["activities"]
+    assert set(operations) == {"GET /api/v2/activities"}
+    assert set(run.tap.budget.spent_by_stream) == {"activities"}
 
 
 def test_include_custom_fields_off(shared_sandbox: Any) -> None:
