@@ -46,8 +46,14 @@ class TransientResponseError(RetriableAPIError):
 
 
 class MarketingFieldsRefusedError(FatalAPIError):
-    """HTTP 400 to a persons request with ``include_fields=marketing_status,doi_status``: the
-    account may have no marketing app (the persons stream retries without the two fields)."""
+    """HTTP 400, 403 or 422 to a persons request with ``include_fields=marketing_status,
+    doi_status``: the account may have no marketing app (the persons stream retries without the
+    two fields)."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        """Remember Pipedrive's status and words."""
+        super().__init__(reason)
+        self.status = status
 
 
 class FieldListRefusedError(FatalAPIError):

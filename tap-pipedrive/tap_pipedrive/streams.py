@@ -27,6 +27,11 @@ if TYPE_CHECKING:
 
 # Spec v2 GET /persons: "can only be included if the company has marketing app enabled".
 MARKETING_INCLUDE_FIELDS = ("marketing_status", "doi_status")
+# How Pipedrive may refuse them: the spec names no status; 400 is what the sandbox answers,
+# 403 (not allowed for this company) and 422 (unprocessable parameter) are as plausible.
+MARKETING_REFUSALS = frozenset(
+    {HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN, HTTPStatus.UNPROCESSABLE_ENTITY}
+)
 
 
 # -- field definitions ------------------------------------------------------------------------
@@ -332,9 +337,9 @@ class PersonsStream(ChangelogParent):
     """``GET /api/v2/persons`` with marketing consent, where the account has it.
 
     ``marketing_status`` and ``doi_status`` "can only be included if the company has marketing
-    app enabled" (spec v2 ``GET /persons``). On an account without it Pipedrive answers 400:
-    the request is sent again without them, once per run, and the records lack the two fields
-    (the schema keeps them).
+    app enabled" (spec v2 ``GET /persons``). On an account without it Pipedrive answers 400
+    (or 403 or 422): the request is sent again without them, once per run, and the records lack
+    the two fields (the schema keeps them).
     """
 
     name = "persons"
@@ -359,14 +364,15 @@ class PersonsStream(ChangelogParent):
         return params
 
     def validate_response(self, response: requests.Response) -> None:
-        """A 400 to a request asking for marketing fields may mean: no marketing app."""
+        """A 400, 403 or 422 to a request asking for marketing fields may mean: no marketing
+        app."""
         try:
             super().validate_response(response)
         except FatalAPIError as exc:
-            refused = response.status_code == HTTPStatus.BAD_REQUEST
+            refused = response.status_code in MARKETING_REFUSALS
             if refused and _asks_marketing(response.request):
                 reason = payload_of(response).get("error") or error_text(response)
-                raise MarketingFieldsRefusedError(str(reason)) from exc
+                raise MarketingFieldsRefusedError(response.status_code, str(reason)) from exc
             raise
 
     def request_decorator(self, func: Callable) -> Callable:
@@ -382,10 +388,11 @@ class PersonsStream(ChangelogParent):
                 response = send(_without_marketing(request), context)
                 self._marketing_app = False
                 self.logger.warning(
-                    "Pipedrive refused include_fields=%s for persons (HTTP 400: %s): this "
+                    "Pipedrive refused include_fields=%s for persons (HTTP %s: %s): this "
                     "account has no marketing app, so persons are read without them and "
                     "marketing_status will be absent from their records",
                     ",".join(MARKETING_INCLUDE_FIELDS),
+                    refused.status,
                     refused,
                 )
                 return response

@@ -167,3 +167,20 @@ def test_a_429_asking_to_wait_hours_stops_at_once_with_a_resumable_state(
     stopped = [r.getMessage() for r in caplog.records if "Stopped early" in r.getMessage()]
     assert len(stopped) == 1
     assert "asked to wait 3600 s" in stopped[0]
+
+
+@pytest.mark.parametrize("status", [403, 422])
+def test_marketing_fields_refused_with_another_status_are_dropped(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    refused = {"success": False, "error": "marketing_status is not available for this company"}
+    routes = {"/api/v2/persons": [(status, refused, {}), (200, v2_page(PERSONS), {})]}
+    with fake_api(routes) as api:
+        config = _config(api.url)
+        run = run_tap(config, catalog=catalog_for(config, {"persons"}))
+    assert run.ids("persons") == [1, 2]
+    asked = [q.get("include_fields") for _, path, q in api.requests if path == "/api/v2/persons"]
+    assert asked == ["marketing_status,doi_status", None]
+    warnings = [r.getMessage() for r in caplog.records if "marketing app" in r.getMessage()]
+    assert len(warnings) == 1
+    assert f"HTTP {status}: marketing_status is not available" in warnings[0]
