@@ -15,6 +15,14 @@ def primary_value(items: Any) -> str | None:
     return value if isinstance(value, str) else None
 
 
+def email_key(value: str | None) -> str | None:
+    """A stored email as identity compares it: trimmed and lower-cased (``lower(trim(email))``).
+
+    People from other sources may store ``Alice@Example.io`` or `` bob@x.io ``.
+    """
+    return None if value is None else value.strip().lower() or None
+
+
 def normalize_email(value: str | None, blocked: re.Pattern[str]) -> str | None:
     """Trim and lower-case an email; None when it is empty, junk or not an email at all."""
     if value is None:

@@ -104,6 +104,8 @@ def build_tables(schema: str) -> CDPTables:
         _col("pipedrive_deleted_at", TIMESTAMP),
     )
     _pg_index("ix_people_email", people.c.email)
+    # Identity looks people up by their email as compared (other sources store it as they like).
+    _pg_index("ix_people_email_key", sa.func.lower(sa.func.trim(people.c.email)))
     _pg_index("ix_people_pipedrive_org_id", people.c.pipedrive_org_id)
     organizations = sa.Table(
         "organizations",

@@ -302,3 +302,19 @@ def test_suppression_sees_an_unsubscribe_propagated_earlier_in_the_batch(duck):
     permission = {p["pipedrive_person_id"]: p["email_permission"] for p in duck.rows("people")}
     assert permission == {1: False, 2: False}
     assert email_decisions(duck, 2) == [("suppressed_email", False, "subscribed")]
+
+
+def test_suppression_matches_stored_emails_whatever_their_case_and_spaces(duck):
+    duck.migrate()
+    duck.insert(
+        "people",
+        {
+            "person_id": "crm-1",
+            "email": " Ann@ACME.io ",
+            "email_permission": False,
+            "pipedrive_person_id": 9,
+            "source": "crm",
+        },
+    )
+    duck.run(persons(person(1, "ann@acme.io", marketing_status="subscribed")))
+    assert email_decisions(duck, 1) == [("suppressed_email", False, "subscribed")]

@@ -247,3 +247,40 @@ def test_organization_id_is_resolved_whatever_the_order(cdp):
     [org] = cdp.rows("organizations")
     assert row["organization_id"] == org["organization_id"]
     assert row["pipedrive_org_id"] == 10
+
+
+def test_stored_emails_match_whatever_their_case_and_spaces(cdp):
+    cdp.migrate()
+    cdp.insert(
+        "people",
+        {"person_id": "csv-1", "email": "Alice@Example.io", "attributes": {}, "source": "csv"},
+        {"person_id": "csv-2", "email": " bob@x.io ", "attributes": {}, "source": "csv"},
+    )
+    cdp.run(persons(person(1, "alice@example.io"), person(2, "BOB@x.io ")))
+    rows = {r["person_id"]: r["pipedrive_person_id"] for r in cdp.rows("people")}
+    assert rows == {"csv-1": 1, "csv-2": 2}  # merged, no duplicates
+    assert cdp.rows("identity_conflicts") == []
+
+
+def test_stored_email_linked_elsewhere_is_a_conflict_whatever_its_case(duck):
+    duck.migrate()
+    duck.insert(
+        "people",
+        {"person_id": "crm-1", "email": " Ann@ACME.io", "pipedrive_person_id": 9, "source": "crm"},
+    )
+    duck.run(persons(person(1, "ann@acme.io")))
+    [conflict] = duck.rows("identity_conflicts")
+    assert (conflict["conflicting_person_id"], conflict["pipedrive_person_id"]) == ("crm-1", 1)
+
+
+def test_postgresql_indexes_the_email_as_compared(make_pg_cdp):
+    cdp = make_pg_cdp()
+    cdp.migrate()
+    cdp.execute("drop index {s}.ix_people_email_key")
+    cdp.migrate()  # an existing schema gets the index too
+    [index] = cdp.query(
+        "select indexdef from pg_indexes where schemaname = :s and indexname = :i",
+        s=cdp.schema,
+        i="ix_people_email_key",
+    )
+    assert "lower(TRIM(BOTH FROM email))" in index["indexdef"]

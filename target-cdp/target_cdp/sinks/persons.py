@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from target_cdp import bulk, consent
 from target_cdp.activities import person_activities
+from target_cdp.identity import email_key
 from target_cdp.merge import COLUMNS, merge_person, propose
 from target_cdp.records import cdp_id, parse_time, time_text
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
@@ -20,13 +21,18 @@ def _earliest(row: dict) -> tuple[Any, ...]:
 
 
 class PeopleIndex:
-    """The CDP people a batch can match, kept current while the batch is processed."""
+    """The CDP people a batch can match, kept current while the batch is processed.
+
+    People are indexed by their stored email trimmed and lower-cased (``email_key``), so a
+    normalized incoming email finds ``Alice@Example.io`` stored by another source.
+    """
 
     def __init__(self, linked: list[dict], by_email: list[dict]) -> None:
         self.by_link = {row["pipedrive_person_id"]: row for row in linked}
         self.by_email: dict[str, list[dict]] = {}
         for row in by_email:
-            self.by_email.setdefault(row["email"], []).append(row)
+            if key := email_key(row["email"]):
+                self.by_email.setdefault(key, []).append(row)
 
     def match(self, pipedrive_id: int, email: str | None) -> tuple[dict | None, dict | None]:
         """(the person to merge into, a person linked to another Pipedrive person).
@@ -55,7 +61,7 @@ class PeopleIndex:
     def add(self, row: dict, *emails: str | None) -> None:
         """Index a person just written, under its emails."""
         self.by_link[row["pipedrive_person_id"]] = row
-        for email in set(emails) - {None}:
+        for email in {email_key(e) for e in emails} - {None}:
             same = self.by_email.get(email, [])
             self.by_email[email] = [*(r for r in same if r["person_id"] != row["person_id"]), row]
 
@@ -131,9 +137,12 @@ class PersonsSink(PipedriveObjectSink):
             for c in changes
             if c.pipedrive_id not in linked_ids
         } - {None}
-        return PeopleIndex(linked, self._people(conn, people.c.email, sorted(unmatched)))
+        stored_email = sa.func.lower(sa.func.trim(people.c.email), type_=sa.Text)
+        return PeopleIndex(linked, self._people(conn, stored_email, sorted(unmatched)))
 
-    def _people(self, conn: sa.Connection, column: sa.Column, values: list[Any]) -> list[dict]:
+    def _people(
+        self, conn: sa.Connection, column: sa.ColumnElement, values: list[Any]
+    ) -> list[dict]:
         people = self.run.tables.people
         statement = sa.select(people).where(bulk.among(column, values))
         return [dict(r) for r in conn.execute(statement).mappings()]
