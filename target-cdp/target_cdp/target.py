@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typing as t
+from collections import defaultdict
 
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
@@ -46,6 +47,10 @@ class TargetCDP(Target):
         # One writer: sinks drain one after another, in dependency order, on one engine.
         self.max_parallelism = 1
         self._run: Run | None = None
+        #: Table versions of the records received, per stream; ACTIVATE_VERSION bookkeeping.
+        self._received_versions: dict[str, set[int]] = defaultdict(set)
+        self._activated: dict[str, int] = {}
+        self._deferred: dict[str, int] = {}
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -77,11 +82,51 @@ class TargetCDP(Target):
             if other is not sink and RANK.get(other.stream_name, len(RANK)) < rank:
                 self.drain_one(other)
 
+    def received_version(self, stream_name: str, version: int) -> None:
+        """Note that a record of this table version of the stream has been received."""
+        self._received_versions[stream_name].add(version)
+
     def _process_activate_version_message(self, message_dict: dict) -> None:
-        # The version's records may still be buffered: write them before retiring the rest.
+        """Retire what the version did not see: now if its records came, else at the end.
+
+        An ACTIVATE_VERSION after its records (what tap-pipedrive sends) retires at once, once
+        the buffered records of the version are written. One sent before its records (the
+        Singer spec allows it; singer-sdk full-table streams do it) would retire every stored
+        object, and the records re-sent next would undelete them but leave spurious deleted
+        activities and counts: its retirement waits for the end of the run.
+        """
+        version = message_dict["version"]
         for stream_map in self.mapper.stream_maps.get(message_dict["stream"], []):
-            self.drain_one(self.get_sink(stream_map.stream_alias))
-        super()._process_activate_version_message(message_dict)
+            name = stream_map.stream_alias
+            sink = self.get_sink(name)
+            if not sink.process_activate_version_messages:
+                self.logger.warning(
+                    "ACTIVATE_VERSION messages are disabled: ignored for '%s'", name
+                )
+            elif version in self._received_versions[name]:
+                self.drain_one(sink)
+                sink.activate_version(version)
+                self._activated[name] = max(version, self._activated.get(name, version))
+            else:
+                self.logger.info(
+                    "ACTIVATE_VERSION %s of '%s' came before its records: retiring at the end",
+                    version,
+                    name,
+                )
+                self._deferred[name] = max(version, self._deferred.get(name, version))
+
+    def _retire_deferred(self) -> None:
+        """Write every pending batch, then apply the latest deferred version of each stream.
+
+        A deferred version that one activated since already covers is dropped: applying it
+        would retire records sent after that pass without a version.
+        """
+        for sink in [*self._sinks_to_clear, *self._sinks_active.values()]:
+            self.drain_one(sink)
+        for name, version in sorted(self._deferred.items()):
+            if version > self._activated.get(name, version - 1):
+                self.get_sink(name).activate_version(version)
+        self._deferred.clear()
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Process the input; record a failed run and fail with one clear line on error."""
@@ -94,7 +139,8 @@ class TargetCDP(Target):
             raise
 
     def process_endofpipe(self) -> None:
-        """Drain everything (emitting state), purge, record and summarise the run."""
+        """Drain everything, retire deferred versions, emit state, purge, record, summarise."""
+        self._retire_deferred()
         super().process_endofpipe()
         if self._run is not None:
             self._run.finish()

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from target_messages import NOW, activate, deal, note, person, record, schema, stream_of, ts
+import pytest
+from target_messages import (
+    NOW,
+    activate,
+    deal,
+    note,
+    person,
+    record,
+    schema,
+    state,
+    stream_of,
+    ts,
+)
 
 # Table versions are epoch milliseconds of the reconciliation pass, as the SDK makes them.
 V1, V2 = (int(NOW.timestamp() * 1000) - hours * 3_600_000 for hours in (2, 1))
@@ -109,3 +121,56 @@ def test_activate_version_on_persons_and_catalogs(duck):
         2: True,
     }
     assert {u["id"]: u["is_deleted"] for u in duck.rows("users")} == {1: True, 2: False}
+
+
+def _pass(version: int, ids: tuple[int, ...], order: str) -> list[dict]:
+    """A reconciliation pass of deals, ACTIVATE_VERSION before, after or around its records."""
+    records = [record("deals", deal(i), version) for i in ids]
+    before = [activate("deals", version)] if order in ("before", "both") else []
+    after = [activate("deals", version)] if order in ("after", "both") else []
+    return [schema("deals"), *before, *records, *after]
+
+
+@pytest.mark.parametrize("order", ["before", "after", "both"])
+def test_activate_version_before_or_after_its_records(cdp, order):
+    cdp.run(_pass(V1, (1, 2, 3), order))
+    assert not any(d["is_deleted"] for d in cdp.rows("deals"))
+    cdp.run(_pass(V2, (1, 3), order))
+    deals = {d["pipedrive_deal_id"]: d["is_deleted"] for d in cdp.rows("deals")}
+    assert deals == {1: False, 2: True, 3: False}
+    deleted = [a for a in cdp.rows("activities") if a["activity_type"] == "pipedrive.deal.deleted"]
+    assert [a["source_record"] for a in deleted] == ["deal:2"]  # none for the re-sent deals
+    runs = cdp.rows("sync_runs", order_by="started_at")
+    assert [r["counts"]["deals"]["deleted"] for r in runs] == [0, 1]
+    assert [r["counts"]["deals"]["updated"] for r in runs] == [0, 1]
+
+
+def test_activate_version_of_an_empty_pass_retires_everything_at_the_end(duck):
+    duck.run(_pass(V1, (1, 2), "after"))
+    states = duck.run(
+        [
+            *_pass(V2, (), "before"),
+            state({"bookmarks": {"deals": {"version": V2}}}),
+        ]
+    )
+    assert {d["pipedrive_deal_id"]: d["is_deleted"] for d in duck.rows("deals")} == {
+        1: True,
+        2: True,
+    }
+    assert states == [{"bookmarks": {"deals": {"version": V2}}}]  # emitted once, after
+
+
+def test_deferred_activate_version_does_not_undo_a_later_pass(duck):
+    duck.run(_pass(V1, (1, 2), "after"))
+    # An early ACTIVATE of V1 (no V1 records yet), then a full pass V2 activated at its end,
+    # then an incremental record without version: the stale V1 is not applied at the end.
+    duck.run(
+        [
+            schema("deals"),
+            activate("deals", V1 - 1),
+            *_pass(V2, (1,), "after")[1:],
+            record("deals", deal(3)),
+        ]
+    )
+    deals = {d["pipedrive_deal_id"]: d["is_deleted"] for d in duck.rows("deals")}
+    assert deals == {1: False, 2: True, 3: False}

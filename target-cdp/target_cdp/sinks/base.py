@@ -126,6 +126,8 @@ class CDPSink(BatchSink):
         """Buffer the record with its version and any rejection reason."""
         version = record.pop(VERSION, None)
         rejection = record.pop(REJECTION, None)
+        if version is not None:
+            self.target.received_version(self.stream_name, version)
         context.setdefault("records", []).append(Incoming(record, version, rejection))
 
     def process_batch(self, context: dict) -> None:
