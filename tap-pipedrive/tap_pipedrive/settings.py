@@ -1,9 +1,10 @@
 """The tap's settings: their JSON Schema (what ``--about`` documents) and the checks a schema
 cannot express (one set of credentials, a parseable ``start_date``, an http(s) ``api_url``
-without a path)."""
+that names no API path)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -19,6 +20,8 @@ OAUTH_SETTINGS = ("client_id", "client_secret", "refresh_token")
 # API paths users paste with the domain (Pipedrive's docs show whole endpoint URLs). The tap adds
 # /api/v1 or /api/v2 itself, so a pasted one is dropped instead of doubled (/api/v1/api/v2/...).
 PASTED_API_PATHS = ("/api/v1", "/api/v2", "/v1")
+# A path segment only an API endpoint URL has: what is left of such a path is no gateway prefix.
+API_PATH_SEGMENT = re.compile(r"/(api|v1|v2)(/|$)")
 
 CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
@@ -69,10 +72,11 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
         default=DEFAULT_API_URL,
         title="API URL",
         description=(
-            "Base URL of the Pipedrive API, without a path: https://api.pipedrive.com or your "
-            "company domain (https://acme.pipedrive.com). Requests go to {api_url}/api/v2/... "
-            "and {api_url}/api/v1/... (a pasted /api/v1, /api/v2 or /v1 is dropped; any other "
-            "path, query or fragment is an error). With OAuth, the api_domain of the token "
+            "Base URL of the Pipedrive API: https://api.pipedrive.com, your company domain "
+            "(https://acme.pipedrive.com) or a gateway in front of it (https://gw/pipedrive). "
+            "Requests go to {api_url}/api/v2/... "
+            "and {api_url}/api/v1/... (a pasted /api/v1, /api/v2 or /v1 is dropped; another "
+            "API path, a query or a fragment is an error). With OAuth, the api_domain of the token "
             "response wins."
         ),
     ),
@@ -198,9 +202,13 @@ def config_errors(
 def split_api_url(api_url: str) -> tuple[str, str]:
     """``api_url`` as the base of request URLs, and the pasted API path dropped from it ('').
 
+    A path prefix is kept (a gateway or proxy in front of Pipedrive, ``https://gw/pipedrive``);
+    a pasted ``/api/v1``, ``/api/v2`` or ``/v1`` at its end is dropped, as the tap adds them.
+
     Raises:
-        ValueError: naming api_url, for a URL that is not http(s) or has another path, a query
-            or a fragment. The message never repeats a query or fragment (they may hold a token).
+        ValueError: naming api_url, for a URL that is not http(s), a path that still names an
+            API version or endpoint (``/api/v2/persons``), a query or a fragment. The message
+            never repeats a query or fragment (they may hold a token).
     """
     parts = urlsplit(api_url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
@@ -215,10 +223,11 @@ def split_api_url(api_url: str) -> tuple[str, str]:
         raise ValueError(msg)
     path = parts.path.rstrip("/")
     dropped = next((p for p in PASTED_API_PATHS if path.endswith(p)), "")
-    if path[: len(path) - len(dropped)]:
+    prefix = path[: len(path) - len(dropped)]
+    if API_PATH_SEGMENT.search(prefix):
         msg = (
-            f"api_url must have no path (it has {parts.path!r}): set the base URL alone, e.g. "
-            "https://acme.pipedrive.com; the tap adds /api/v2/... and /api/v1/... itself"
+            f"api_url must not name an API path (it has {parts.path!r}): set the base URL, "
+            "e.g. https://acme.pipedrive.com; the tap adds /api/v2/... and /api/v1/... itself"
         )
         raise ValueError(msg)
-    return f"{parts.scheme}://{parts.netloc}", dropped
+    return f"{parts.scheme}://{parts.netloc}{prefix}", dropped

@@ -68,9 +68,9 @@ def test_wrong_token_in_discovery_is_one_line(secret_sandbox: Any, tmp_path: Pat
         ({"client_id": "x"}, "set either api_token or the OAuth settings, not both"),
         (
             {"api_url": "https://acme.pipedrive.com/api/v2/persons"},
-            "api_url must have no path (it has '/api/v2/persons')",
+            "api_url must not name an API path (it has '/api/v2/persons')",
         ),
-        ({"api_url": "https://acme.pipedrive.com/api"}, "api_url must have no path"),
+        ({"api_url": "https://acme.pipedrive.com/api"}, "api_url must not name an API path"),
         (
             {"api_url": f"https://acme.pipedrive.com/v1?api_token={SECRET}"},
             "api_url must not have a query or fragment",

@@ -15,6 +15,7 @@ from tap_pipedrive import reconciliation
 from tap_pipedrive.budget import TOKEN_COSTS, TokenBudget
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names, snake_case
 from tap_pipedrive.errors import BudgetExhausted
+from tap_pipedrive.settings import split_api_url
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, ActivityFieldsStream
 from tap_pipedrive.timestamps import parse_start_date, to_api_param, to_rfc3339
 
@@ -176,3 +177,18 @@ def test_reconciliation_versions_increase_and_passes_close() -> None:
     assert reconciliation.is_due(state, now + dt.timedelta(days=7), 7)
     # A second pass in the same second still gets a later version.
     assert reconciliation.begin_pass(state, [live], now)["version"] == version + 1
+
+
+@pytest.mark.parametrize(
+    ("api_url", "base", "dropped"),
+    [
+        ("https://acme.pipedrive.com", "https://acme.pipedrive.com", ""),
+        ("https://acme.pipedrive.com/v1/", "https://acme.pipedrive.com", "/v1"),
+        ("http://gw.internal:8080/pipedrive", "http://gw.internal:8080/pipedrive", ""),
+        ("http://gw.internal/pipedrive/api/v2", "http://gw.internal/pipedrive", "/api/v2"),
+    ],
+)
+def test_api_url_keeps_a_gateway_prefix_and_drops_a_pasted_api_path(
+    api_url: str, base: str, dropped: str
+) -> None:
+    assert split_api_url(api_url) == (base, dropped)
