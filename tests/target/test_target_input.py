@@ -11,7 +11,17 @@ import pytest
 import sqlalchemy as sa
 from target_cdp.database import CDPDatabaseError, Database
 from target_cdp.settings import Settings
-from target_messages import deal, person, record, run_target, schema, stream_of, ts
+from target_messages import (
+    deal,
+    note,
+    organization,
+    person,
+    record,
+    run_target,
+    schema,
+    stream_of,
+    ts,
+)
 
 
 def test_bad_records_are_rejected_and_the_run_goes_on(cdp, caplog):
@@ -163,3 +173,63 @@ def test_duckdb_memory_is_bounded_and_out_of_memory_names_the_setting(duck):
     assert settings == (2, "91.5 MiB")  # 96MB, on every machine whatever its cores
     with pytest.raises(CDPDatabaseError, match=r"Out of Memory.*raise the duckdb_memory_limit"):
         duck.run(stream_of("persons", [person(1, "a@acme.io")]), duckdb_memory_limit="1MB")
+
+
+def loose(stream: str, *fields: str) -> dict:
+    """A SCHEMA message leaving these fields untyped (as a tap without types declares them)."""
+    message = schema(stream)
+    for name in fields:
+        message["schema"]["properties"][name] = {}
+    return message
+
+
+def test_references_of_any_shape_never_fail_the_run(cdp):
+    messages = [
+        *stream_of("organizations", [organization(10)]),
+        loose("persons", "org_id", "owner_id", "custom_fields"),
+        record("persons", person(1, "a@acme.io", org_id={"value": 10, "name": "Org 10"})),
+        record("persons", person(2, "b@acme.io", owner_id={"id": 3, "value": 3})),
+        record("persons", person(3, "c@acme.io", org_id={"name": "no id"})),
+        record("persons", person(4, "d@acme.io", org_id="10")),
+        record("persons", person(5, "e@acme.io", custom_fields=["tier"])),
+        record("persons", person(6, "f@acme.io", custom_fields="gold")),
+        loose("deals", "person_id", "pipeline_id"),
+        record("deals", deal(1, person_id={"value": 1, "name": "Person 1"})),
+        record("deals", deal(2, pipeline_id={"id": 1})),
+        record("deals", deal(3, person_id=True)),
+        loose("notes", "person_id", "deal_id"),
+        record("notes", note(1, person_id={"value": 2}, deal_id={"value": None})),
+        record("notes", note(2, deal_id=[1])),
+    ]
+    cdp.run(messages)
+    people = {p["pipedrive_person_id"]: p for p in cdp.rows("people")}
+    assert sorted(people) == [1, 2]
+    [org] = cdp.rows("organizations")
+    assert (people[1]["pipedrive_org_id"], people[1]["organization_id"]) == (
+        10,
+        org["organization_id"],
+    )
+    assert people[2]["attributes"]["owner_id"] == 3
+    [stored_deal] = cdp.rows("deals")
+    assert (stored_deal["pipedrive_deal_id"], stored_deal["person_id"]) == (
+        1,
+        people[1]["person_id"],
+    )
+    [added] = [a for a in cdp.rows("activities") if a["activity_type"] == "pipedrive.note.added"]
+    assert added["person_id"] == people[2]["person_id"]
+    reasons = {(r["stream"], r["record_key"]): r["reason"] for r in cdp.rows("rejected_records")}
+    assert reasons == {
+        ("persons", "3"): "org_id must be an integer id or null, got object: {'name': 'no id'}",
+        ("persons", "4"): "org_id must be an integer id or null, got string: '10'",
+        ("persons", "5"): "custom_fields must be an object or null, got array: ['tier']",
+        ("persons", "6"): "custom_fields must be an object or null, got string: 'gold'",
+        ("deals", "2"): "pipeline_id must be an integer id or null, got object: {'id': 1}",
+        ("deals", "3"): "person_id must be an integer id or null, got boolean: True",
+        ("notes", "2"): "deal_id must be an integer id or null, got array: [1]",
+    }
+    [run] = cdp.rows("sync_runs")
+    assert {s: run["counts"][s]["rejected"] for s in ("persons", "deals", "notes")} == {
+        "persons": 4,
+        "deals": 2,
+        "notes": 1,
+    }

@@ -40,6 +40,18 @@ VERSION = "_sdc_table_version"
 DEAL_TIMES = ("add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time")
 #: Timestamp fields checked on every Pipedrive object record.
 TIME_FIELDS = (*DEAL_TIMES, "archive_time", "marked_as_done_time")
+#: Fields holding the id of another Pipedrive object (or of a user, pipeline, stage). API v1
+#: sends some as objects (``{"value": 5, "name": "Acme"}``): ``check`` unwraps them to the id.
+REFERENCE_FIELDS = (
+    "org_id",
+    "person_id",
+    "deal_id",
+    "user_id",
+    "owner_id",
+    "creator_user_id",
+    "pipeline_id",
+    "stage_id",
+)
 MAX_NUMERIC = 10**31
 RETIRE_CHUNK = 5000
 
@@ -179,15 +191,32 @@ class PipedriveObjectSink(CDPSink):
         }
 
     def check(self, record: dict) -> str | None:
-        """Why the record breaks the rules (None when it does not)."""
+        """Why the record breaks the rules (None when it does not).
+
+        A stream SCHEMA may leave types open, so references and ``custom_fields`` are checked
+        here. A reference in the API v1 shape (an object with the id as ``value``) is replaced
+        by its id when the record passes; any other reference that is not an integer or null
+        (a string too: Pipedrive ids are integers, and no guess is made) rejects the record.
+        """
         pid = record.get("id")
-        if not isinstance(pid, int) or isinstance(pid, bool):
+        if not _is_id(pid):
             return f"id must be an integer, got {pid!r}"
         for name in TIME_FIELDS:
             try:
                 parse_time(record.get(name))
             except (TypeError, ValueError):
                 return f"{name} is not an RFC 3339 timestamp: {record.get(name)!r}"
+        unwrapped: dict[str, int | None] = {}
+        for name in REFERENCE_FIELDS:
+            value = record.get(name)
+            if isinstance(value, dict) and "value" in value:
+                value = unwrapped[name] = value["value"]
+            if value is not None and not _is_id(value):
+                return f"{name} must be an integer id or null, got {_kind(value)}: {value!r}"
+        custom = record.get("custom_fields")
+        if custom is not None and not isinstance(custom, dict):
+            return f"custom_fields must be an object or null, got {_kind(custom)}: {custom!r}"
+        record.update(unwrapped)
         return None
 
     @staticmethod
@@ -400,6 +429,16 @@ class PipedriveObjectSink(CDPSink):
 
 def _older(a: dt.datetime | None, b: dt.datetime | None) -> bool:
     return a is not None and b is not None and a < b
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    """The JSON type name of a value, for rejection reasons."""
+    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    return "object" if isinstance(value, dict) else names.get(type(value), type(value).__name__)
 
 
 def _ref(record: dict, name: str | None) -> int | None:

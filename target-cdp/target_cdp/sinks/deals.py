@@ -35,7 +35,7 @@ class DealsSink(PipedriveObjectSink):
 
     def check(self, record: dict) -> str | None:
         """Also reject deal values the numeric column cannot hold."""
-        return super().check(record) or self.check_number(record, "value")
+        return self.check_number(record, "value") or super().check(record)
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Upsert one row per deal, with its person and organization resolved when known."""
