@@ -66,6 +66,8 @@ DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 #: Fields never reported as changes (they change with every edit).
 UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag"})
 NOTE_CONTENT_LIMIT = 1000
+#: Kinds whose records say deleted with ``active_flag: false``.
+ACTIVE_FLAG_KINDS = frozenset({"person", "organization", "note"})
 
 
 @dataclass
@@ -135,12 +137,16 @@ def _pick(record: dict, activity_type: str) -> dict[str, Any]:
 
 
 def is_deleted(stream_kind: str, record: dict) -> bool:
-    """Whether a record says its object is deleted (every deletion signal the tap sends)."""
+    """Whether a record says its object is deleted (every deletion signal the tap sends).
+
+    ``active_flag: false`` is how API v1 (and singer-io tap-pipedrive) says a person,
+    organization or note is deleted; a v1 deleted deal has ``status: deleted``.
+    """
     if record.get("is_deleted") is True:
         return True
     if stream_kind == "deal" and record.get("status") == "deleted":
         return True
-    return stream_kind == "note" and record.get("active_flag") is False
+    return stream_kind in ACTIVE_FLAG_KINDS and record.get("active_flag") is False
 
 
 class _Builder:

@@ -7,7 +7,12 @@ from typing import Any
 
 
 def primary_value(items: Any) -> str | None:
-    """The ``value`` of the primary item of an ``emails``/``phones`` list (else the first)."""
+    """The ``value`` of the primary item of an ``emails``/``phones`` list (else the first).
+
+    A plain string is the value itself (some taps flatten the list to one address).
+    """
+    if isinstance(items, str):
+        return items
     if not isinstance(items, list) or not items:
         return None
     chosen = next((i for i in items if isinstance(i, dict) and i.get("primary")), items[0])

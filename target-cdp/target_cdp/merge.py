@@ -1,6 +1,7 @@
 """Field merge of a Pipedrive person into a CDP person (``merge_strategy`` and friends).
 
-A Pipedrive record *proposes* values for CDP fields (only the fields present in the record).
+A Pipedrive record *proposes* values for CDP fields (only the fields present in the record;
+API v1's ``email``/``phone`` lists stand for ``emails``/``phones`` when those are absent).
 ``merge_person`` decides, field by field, which proposals are written:
 
 - a new person gets every proposed non-null value of a writable field (email always: it is the
@@ -45,13 +46,14 @@ def propose(
     filled in when the organization arrives (see ``links.py``).
     """
     proposed: dict[str, Any] = {}
-    if "emails" in record:
-        proposed["email"] = normalize_email(primary_value(record["emails"]), blocked)
+    emails, phones = _contacts(record, "emails", "email"), _contacts(record, "phones", "phone")
+    if emails is not _MISSING:
+        proposed["email"] = normalize_email(primary_value(emails), blocked)
     for name in ("first_name", "last_name"):
         if name in record:
             proposed[name] = record[name]
-    if "phones" in record:
-        proposed["phone"] = primary_value(record["phones"])
+    if phones is not _MISSING:
+        proposed["phone"] = primary_value(phones)
     if "org_id" in record:
         org = record["org_id"]
         if org is None:
@@ -64,6 +66,11 @@ def propose(
     for key, value in (record.get("custom_fields") or {}).items():
         proposed[f"attributes.custom_fields.{key}"] = value
     return proposed
+
+
+def _contacts(record: dict, name: str, v1_name: str) -> Any:
+    """``emails``/``phones``, else API v1's ``email``/``phone`` (singer-io tap-pipedrive)."""
+    return record.get(name, record.get(v1_name, _MISSING))
 
 
 def _get(person: dict, field: str) -> Any:

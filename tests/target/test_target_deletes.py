@@ -8,6 +8,7 @@ from target_messages import (
     activate,
     deal,
     note,
+    organization,
     person,
     record,
     schema,
@@ -174,3 +175,26 @@ def test_deferred_activate_version_does_not_undo_a_later_pass(duck):
     )
     deals = {d["pipedrive_deal_id"]: d["is_deleted"] for d in duck.rows("deals")}
     assert deals == {1: False, 2: True, 3: False}
+
+
+def test_active_flag_false_deletes_persons_and_organizations(duck):
+    duck.run(
+        [
+            *stream_of("organizations", [organization(10)]),
+            *stream_of("persons", [person(1, "a@acme.io")]),
+        ]
+    )
+    flagged = {"active_flag": False, "update_time": ts(1)}
+    loose = [schema("organizations"), schema("persons")]
+    for message in loose:
+        message["schema"]["properties"]["active_flag"] = {"type": ["null", "boolean"]}
+    duck.run(
+        [
+            loose[0],
+            record("organizations", organization(10, **flagged)),
+            loose[1],
+            record("persons", person(1, "a@acme.io", **flagged)),
+        ]
+    )
+    assert [o["is_deleted"] for o in duck.rows("organizations")] == [True]
+    assert [p["is_deleted"] for p in duck.rows("people")] == [True]

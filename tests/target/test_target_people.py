@@ -284,3 +284,34 @@ def test_postgresql_indexes_the_email_as_compared(make_pg_cdp):
         i="ix_people_email_key",
     )
     assert "lower(TRIM(BOTH FROM email))" in index["indexdef"]
+
+
+def test_api_v1_shaped_persons(cdp):
+    """What singer-io tap-pipedrive sends: ``email``/``phone`` lists, ``active_flag``."""
+    cdp.migrate()
+    cdp.insert(
+        "people",
+        {"person_id": "csv-1", "email": "alice@x.io", "attributes": {}, "source": "csv"},
+        {"person_id": "csv-2", "email": "bob@x.io", "attributes": {}, "source": "csv"},
+    )
+    v1 = schema("persons")
+    v1["schema"]["properties"] |= {"email": {}, "phone": {}, "emails": {}, "active_flag": {}}
+    alice = {k: v for k, v in person(1).items() if k not in ("emails", "phones")}
+    alice |= {
+        "email": [{"value": "Alice@x.io", "primary": True, "label": "work"}],
+        "phone": [{"value": "+49 1", "primary": True}],
+        "active_flag": True,
+    }
+    bob = person(2, emails="bob@x.io")
+    gone = {k: v for k, v in person(3).items() if k not in ("emails", "is_deleted")}
+    gone |= {"email": [{"value": "gone@x.io", "primary": True}], "active_flag": False}
+    cdp.run([v1, *(record("persons", r) for r in (alice, bob, gone))])
+    rows = {r["pipedrive_person_id"]: r for r in cdp.rows("people")}
+    assert [rows[i]["person_id"] for i in (1, 2)] == ["csv-1", "csv-2"]
+    assert (rows[1]["email"], rows[1]["phone"]) == ("alice@x.io", "+49 1")
+    assert (rows[3]["email"], rows[3]["is_deleted"]) == ("gone@x.io", True)
+    assert rows[3]["deleted_at"] is not None
+    assert not any(
+        a["activity_type"] == "pipedrive.person.created"
+        for a in cdp.rows("activities", where="source_record = 'person:3'")
+    )
