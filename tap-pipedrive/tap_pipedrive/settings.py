@@ -76,8 +76,8 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
             "(https://acme.pipedrive.com) or a gateway in front of it (https://gw/pipedrive). "
             "Requests go to {api_url}/api/v2/... "
             "and {api_url}/api/v1/... (a pasted /api/v1, /api/v2 or /v1 is dropped; another "
-            "API path, a query or a fragment is an error). With OAuth, the api_domain of the token "
-            "response wins."
+            "API path, a query or a fragment is an error). With OAuth and no api_url set, the "
+            "token response's api_domain is used."
         ),
     ),
     th.Property(

@@ -109,11 +109,15 @@ class TapPipedrive(Tap):
 
     @property
     def api_base_url(self) -> str:
-        """Where API calls go: the OAuth ``api_domain`` if there is one, else ``api_url``."""
+        """Where API calls go: ``api_url`` if set, else the OAuth ``api_domain``, else the default.
+
+        An ``api_url`` the user set wins over the token's ``api_domain``: it is the company domain
+        or a gateway/local Pipedrive they chose, and a token server may name another host.
+        """
         auth = self.authenticator
         if isinstance(auth, PipedriveOAuthAuthenticator):
             auth.ensure_token()
-            if auth.api_domain:
+            if auth.api_domain and not self.config.get("api_url"):
                 return auth.api_domain
         return self._configured_api_url
 

@@ -164,8 +164,7 @@ def test_oauth_refreshes_an_expired_access_token(tmp_path: Path) -> None:
             "client_id": "sandbox-client",
             "client_secret": "sandbox-secret",
             "refresh_token": "sandbox-refresh-token",
-            "oauth_token_url": f"{sandbox.base_url}/oauth/token",
-            "api_url": "https://unused.example",  # the token's api_domain wins
+            "oauth_token_url": f"{sandbox.base_url}/oauth/token",  # api_url unset: api_domain
             "retry_base_delay": 0.01,
         }
         from tap_pipedrive.tap import TapPipedrive  # noqa: PLC0415

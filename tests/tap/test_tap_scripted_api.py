@@ -184,3 +184,25 @@ def test_marketing_fields_refused_with_another_status_are_dropped(
     warnings = [r.getMessage() for r in caplog.records if "marketing app" in r.getMessage()]
     assert len(warnings) == 1
     assert f"HTTP {status}: marketing_status is not available" in warnings[0]
+
+
+def test_an_api_url_the_user_set_wins_over_the_token_api_domain(shared_sandbox: Any) -> None:
+    """A token server naming another host (the spec's example domain) is not followed."""
+    token = requests.post(
+        f"{shared_sandbox.base_url}/oauth/token",
+        auth=(OAUTH["client_id"], OAUTH["client_secret"]),
+        data={"grant_type": "refresh_token", "refresh_token": OAUTH["refresh_token"]},
+        timeout=10,
+    ).json()
+    catalog = catalog_for(sandbox_config(shared_sandbox), {"pipelines"})
+    elsewhere = {**token, "api_domain": "https://company.invalid"}
+    with fake_api({"/oauth/token": [(200, elsewhere, {})]}) as api:
+        config = {
+            **OAUTH,
+            "oauth_token_url": f"{api.url}/oauth/token",
+            "api_url": shared_sandbox.base_url,
+            "max_retries": 1,
+            "retry_base_delay": 0.01,
+        }
+        run = run_tap(config, catalog=catalog)
+    assert run.ids("pipelines"), "pipelines are read from the api_url that was set"
