@@ -65,6 +65,9 @@ DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
 }
 #: Fields never reported as changes (they change with every edit).
 UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag"})
+#: Singer/SDK metadata columns (``_sdc_table_version``, ``_sdc_extracted_at``...): not Pipedrive
+#: fields, never tracked nor part of a definition.
+SDC_PREFIX = "_sdc_"
 NOTE_CONTENT_LIMIT = 1000
 #: Kinds whose records say deleted with ``active_flag: false``.
 ACTIVE_FLAG_KINDS = frozenset({"person", "organization", "note"})
@@ -95,8 +98,12 @@ def custom_field_names(schema: dict) -> list[str]:
 
 def tracked_fields(schema: dict) -> list[str]:
     """The fields whose changes ``*.updated`` activities report (custom fields one by one)."""
-    names = [n for n in schema.get("properties", {}) if n not in UNTRACKED and n != "custom_fields"]
+    names = [n for n in schema.get("properties", {}) if _tracked(n)]
     return sorted(names + custom_field_names(schema))
+
+
+def _tracked(name: str) -> bool:
+    return name not in UNTRACKED and name != "custom_fields" and not name.startswith(SDC_PREFIX)
 
 
 def attribute_names(activity_type: str, schema: dict) -> list[str]:
@@ -113,7 +120,7 @@ def attribute_names(activity_type: str, schema: dict) -> list[str]:
 
 def flatten(record: dict) -> dict[str, Any]:
     """The record's trackable fields, custom fields as ``custom_fields.<name>``."""
-    flat = {k: v for k, v in record.items() if k not in UNTRACKED and k != "custom_fields"}
+    flat = {k: v for k, v in record.items() if _tracked(k)}
     for name, value in (record.get("custom_fields") or {}).items():
         flat[f"custom_fields.{name}"] = value
     return flat

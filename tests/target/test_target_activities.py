@@ -232,3 +232,15 @@ def test_activity_whose_person_never_arrives_is_subject_to_retention(cdp):
         (ids[2], "pipedrive.person.created"): 1,
         (ids[2], "pipedrive.activity.created"): 1,
     }
+
+
+def test_definitions_carry_no_singer_metadata_columns(cdp):
+    for record in (person(1, "a@acme.io"), person(1, "b@acme.io", update_time=ts(1))):
+        messages = stream_of("persons", [record])
+        messages[0]["schema"]["properties"]["_sdc_extracted_at"] = {"type": ["null", "string"]}
+        cdp.run(messages)
+    definitions = {
+        d["activity_type"]: d["attribute_names"] for d in cdp.rows("activity_definitions")
+    }
+    assert "emails" in definitions["pipedrive.person.updated"]
+    assert not [n for names in definitions.values() for n in names if n.startswith("_sdc_")]
