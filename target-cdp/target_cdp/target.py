@@ -65,7 +65,7 @@ class TargetCDP(Target):
         PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
 
     def cdp_run(self) -> Run:
-        """The current run (started, and the schema migrated, by the first stream)."""
+        """The current run (started, and the schema migrated, by the first stream or the end)."""
         if self._run is None:
             self._run = Run(self.settings)
         return self._run
@@ -139,10 +139,14 @@ class TargetCDP(Target):
             raise
 
     def process_endofpipe(self) -> None:
-        """Drain everything, retire deferred versions, emit state, purge, record, summarise."""
+        """Drain everything, retire deferred versions, emit state, purge, record, summarise.
+
+        Input without any SCHEMA (only STATE, or nothing) is a run too: recorded in
+        ``sync_runs``, and activities that aged out since the last run are purged.
+        """
+        run = self.cdp_run()
         self._retire_deferred()
         super().process_endofpipe()
-        if self._run is not None:
-            self._run.finish()
-            self._run.db.dispose()
-            self._run = None
+        run.finish()
+        run.db.dispose()
+        self._run = None

@@ -129,3 +129,14 @@ def test_unchanged_catalog_rows_are_counted_unchanged_in_every_pass(cdp):
     counts = cdp.rows("sync_runs", order_by="started_at")[-1]["counts"]
     assert (counts["stages"]["updated"], counts["users"]["unchanged"]) == (1, 1)
     assert cdp.rows("stages")[0]["name"] == "Qualified"
+
+
+def test_a_run_with_only_state_is_recorded_and_purges(cdp):
+    cdp.run([schema("persons"), record("persons", person(1, "a@acme.io"))])  # created 30 days ago
+    bookmark = {"bookmarks": {"persons": {"replication_key_value": "2026-01-01T00:00:00Z"}}}
+    states = cdp.run([state(bookmark)], activity_retention_days=10)
+    assert states == [bookmark]
+    runs = cdp.rows("sync_runs", order_by="started_at")
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[1]["counts"]["persons"]["purged"] == 1
+    assert cdp.rows("activities") == []
