@@ -55,6 +55,12 @@ def _mapped(record: dict, field: str, yes: frozenset[str]) -> tuple[bool | None,
     return bool(values & yes), source
 
 
+def _status(record: dict) -> str | None:
+    """``marketing_status`` trimmed and lower-cased (``Subscribed`` means subscribed)."""
+    status = record.get("marketing_status")
+    return status.strip().lower() if isinstance(status, str) else None
+
+
 def source_values(record: dict, settings: Settings) -> dict[str, str | None]:
     """What Pipedrive says about each channel (to notice when it changes)."""
     email_field = settings.email_permission_field or "marketing_status"
@@ -81,8 +87,8 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
         )
     else:
         status = record.get("marketing_status")
-        if status in (SUBSCRIBED, UNSUBSCRIBED):
-            email = Decision("email", status == SUBSCRIBED, "marketing_status", status)
+        if _status(record) in (SUBSCRIBED, UNSUBSCRIBED):
+            email = Decision("email", _status(record) == SUBSCRIBED, "marketing_status", status)
         else:
             email = Decision(
                 "email", settings.default_email_permission, "default_email_permission", status
@@ -121,7 +127,7 @@ def says_no(record: dict, settings: Settings) -> set[str]:
         )
         if value is False:
             channels.add("email")
-    elif record.get("marketing_status") == UNSUBSCRIBED:
+    elif _status(record) == UNSUBSCRIBED:
         channels.add("email")
     if settings.sms_permission_field:
         value, _ = _mapped(record, settings.sms_permission_field, settings.sms_permission_values)

@@ -25,6 +25,9 @@ def decisions(cdp) -> dict[tuple[int, str], dict]:
         ("archived", True, True, "default_email_permission"),
         ("archived", False, False, "default_email_permission"),
         (None, True, True, "default_email_permission"),
+        # Compared trimmed and lower-cased; the decision keeps the value as Pipedrive sent it.
+        (" Subscribed", False, True, "marketing_status"),
+        ("UNSUBSCRIBED ", True, False, "marketing_status"),
     ],
 )
 def test_marketing_status_decides_new_people(cdp, status, default, expected, rule):
@@ -318,3 +321,10 @@ def test_suppression_matches_stored_emails_whatever_their_case_and_spaces(duck):
     )
     duck.run(persons(person(1, "ann@acme.io", marketing_status="subscribed")))
     assert email_decisions(duck, 1) == [("suppressed_email", False, "subscribed")]
+
+
+def test_propagated_unsubscribe_ignores_case(duck):
+    duck.run(persons(person(1, "a@acme.io", marketing_status="subscribed")))
+    update = person(1, "a@acme.io", marketing_status="Unsubscribed", update_time=ts(1))
+    duck.run(persons(update), propagate_unsubscribes=True)
+    assert duck.rows("people")[0]["email_permission"] is False
