@@ -48,7 +48,12 @@ def propose(
     proposed: dict[str, Any] = {}
     emails, phones = _contacts(record, "emails", "email"), _contacts(record, "phones", "phone")
     if emails is not _MISSING:
-        proposed["email"] = normalize_email(primary_value(emails), blocked)
+        given = primary_value(emails)
+        email = normalize_email(given, blocked)
+        # A junk address (placeholder, noreply@...) says nothing: it never clears a real email.
+        # No address at all (no item, an empty value) is an explicit null.
+        if email is not None or not (given or "").strip():
+            proposed["email"] = email
     for name in ("first_name", "last_name"):
         if name in record:
             proposed[name] = record[name]

@@ -315,3 +315,12 @@ def test_api_v1_shaped_persons(cdp):
         a["activity_type"] == "pipedrive.person.created"
         for a in cdp.rows("activities", where="source_record = 'person:3'")
     )
+
+
+def test_junk_email_never_clears_a_stored_email(cdp):
+    cdp.run(persons(person(1, "ann@acme.io")))
+    cdp.run(persons(person(1, "noreply@acme.io", first_name="Ann", update_time=ts(2))))
+    [row] = cdp.rows("people")
+    assert (row["email"], row["first_name"]) == ("ann@acme.io", "Ann")  # the rest is merged
+    cdp.run(persons(person(1, None, update_time=ts(1))))  # no email at all: explicit null
+    assert cdp.rows("people")[0]["email"] is None
