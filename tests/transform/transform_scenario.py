@@ -229,6 +229,8 @@ def initial_cdp() -> Cdp:
     cdp.summarise("permission_unknown", "email.opened", days_ago(45))
     cdp.person("no_email", email=None)
     cdp.summarise("no_email", "email.opened", days_ago(45))
+    cdp.person("blank_email", email="  ")
+    cdp.summarise("blank_email", "email.opened", days_ago(45))
     cdp.person("deleted_person", deleted=True)
     cdp.summarise("deleted_person", "email.opened", days_ago(45))
     cdp.person("created_20", created_at=days_ago(20))
@@ -351,7 +353,8 @@ def reference_slipping_subscribers(
     recent_start = as_of - recent_days * DAY
     members = {}
     for person in cdp.people:
-        if not person["email_permission"] or not person["email"] or person["is_deleted"]:
+        has_email = bool((person["email"] or "").strip())
+        if not person["email_permission"] or not has_email or person["is_deleted"]:
             continue
         if person["created_at"] is not None and person["created_at"] >= recent_start:
             continue

@@ -26,7 +26,8 @@ subscribers as (
 
     select * from people
     where has_email_permission
-      and email is not null
+      -- Other sources may store no email as '' or spaces rather than null.
+      and trim(email) <> ''
       and not is_deleted
       -- People created in the recent window have not had the time to engage yet.
       and (created_at is null or created_at < {{ days_before_as_of(var('recent_days')) }})
