@@ -37,6 +37,16 @@ def _config(url: str, **settings: Any) -> dict[str, Any]:
     }
 
 
+def _sandbox_token(sandbox: Any) -> dict[str, Any]:
+    """A token response the sandbox issued, for a scripted token endpoint to hand out."""
+    return requests.post(
+        f"{sandbox.base_url}/oauth/token",
+        auth=(OAUTH["client_id"], OAUTH["client_secret"]),
+        data={"grant_type": "refresh_token", "refresh_token": OAUTH["refresh_token"]},
+        timeout=10,
+    ).json()
+
+
 def test_an_empty_v2_page_with_a_cursor_is_not_the_end() -> None:
     routes = {"/api/v2/persons": [(200, v2_page([], "c1"), {}), (200, v2_page(PERSONS), {})]}
     with fake_api(routes) as api:
@@ -70,12 +80,7 @@ def test_an_empty_v1_notes_page_with_more_items_is_skipped() -> None:
 
 def test_an_oauth_token_endpoint_outage_is_retried(shared_sandbox: Any) -> None:
     """The scripted endpoint fails once with 503, then hands out a token the sandbox issued."""
-    token = requests.post(
-        f"{shared_sandbox.base_url}/oauth/token",
-        auth=(OAUTH["client_id"], OAUTH["client_secret"]),
-        data={"grant_type": "refresh_token", "refresh_token": OAUTH["refresh_token"]},
-        timeout=10,
-    ).json()
+    token = _sandbox_token(shared_sandbox)
     catalog = catalog_for(sandbox_config(shared_sandbox), {"pipelines"})
     outage = "<html><body>503 Service Temporarily Unavailable</body></html>"
     with fake_api({"/oauth/token": [(503, outage, {}), (200, token, {})]}) as api:
@@ -188,12 +193,7 @@ def test_marketing_fields_refused_with_another_status_are_dropped(
 
 def test_an_api_url_the_user_set_wins_over_the_token_api_domain(shared_sandbox: Any) -> None:
     """A token server naming another host (the spec's example domain) is not followed."""
-    token = requests.post(
-        f"{shared_sandbox.base_url}/oauth/token",
-        auth=(OAUTH["client_id"], OAUTH["client_secret"]),
-        data={"grant_type": "refresh_token", "refresh_token": OAUTH["refresh_token"]},
-        timeout=10,
-    ).json()
+    token = _sandbox_token(shared_sandbox)
     catalog = catalog_for(sandbox_config(shared_sandbox), {"pipelines"})
     elsewhere = {**token, "api_domain": "https://company.invalid"}
     with fake_api({"/oauth/token": [(200, elsewhere, {})]}) as api:
