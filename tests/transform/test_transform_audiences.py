@@ -178,6 +178,27 @@ def test_as_of_before_the_last_build_is_refused(build_history: BuildHistory) -> 
     assert project.rows("audience_membership") == before
 
 
+def test_as_of_before_a_build_that_changed_nothing_is_refused(
+    build_history: BuildHistory,
+) -> None:
+    """The last build changed no stint, so only audience_builds knows its as_of."""
+    third, fourth = build_history.builds[2], build_history.builds[3]
+    between = third.as_of + (fourth.as_of - third.as_of) / 2
+    assert all(
+        stint[key] is None or stint[key] <= third.as_of
+        for stint in fourth.membership
+        for key in ("entered_at", "exited_at")
+    )
+    project = build_history.project
+    assert sorted(row["as_of"] for row in project.rows("audience_builds")) == [
+        build.as_of for build in build_history.builds
+    ]
+    before = project.rows("audience_membership")
+    output = project.run("run", "--select", "audience_membership", as_of=between, check=False)
+    assert "is earlier than the last build" in output
+    assert project.rows("audience_membership") == before
+
+
 def test_reference_stints_enter_exit_and_reenter() -> None:
     """The test's own stint bookkeeping, on three builds spelled out by hand."""
     t1, t2, t3 = T0, T0 + scenario.DAY, T0 + 2 * scenario.DAY

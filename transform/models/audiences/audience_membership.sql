@@ -12,9 +12,18 @@
 ) }}
 
 {%- if execute and is_incremental() and model.resource_type == 'model' -%}
+    {#- A build that changed no stint left its as_of only in audience_builds (built after this
+        model, so looked up rather than ref'd). -#}
+    {%- set builds = adapter.get_relation(
+        database=this.database, schema=this.schema, identifier='audience_builds'
+    ) -%}
+    {%- set later_builds = (
+        ' union all select as_of from ' ~ builds ~ ' where as_of > ' ~ as_of()
+    ) if builds is not none else '' -%}
     {%- set later = run_query(
-        'select count(*) from ' ~ this
+        'select count(*) from (select entered_at from ' ~ this
         ~ ' where entered_at > ' ~ as_of() ~ ' or exited_at > ' ~ as_of()
+        ~ later_builds ~ ') as later'
     ).columns[0].values()[0] -%}
     {%- if later > 0 -%}
         {{ exceptions.raise_compiler_error(
