@@ -9,26 +9,19 @@ from typing import Any
 import pytest
 import yaml
 from singer_sdk import Tap, Target
+from singer_sdk.helpers import capabilities
 from tap_pipedrive.tap import TapPipedrive
 from target_cdp.target import TargetCDP
 
 ROOT = Path(__file__).resolve().parents[2]
 
-#: Settings singer-sdk adds to every plugin (stream maps, flattening, batching, validation).
+#: Settings singer-sdk adds to plugins (stream maps, flattening, batching, validation, ...), as
+#: its capability schemas name them: they are documented by the SDK, not by this project.
 SDK_BUILTINS = frozenset(
-    {
-        "stream_maps",
-        "stream_map_config",
-        "flattening_enabled",
-        "flattening_max_depth",
-        "batch_size_rows",
-        "validate_records",
-        "process_activate_version_messages",
-        "add_record_metadata",
-        "load_method",
-        "faker_config",
-        "batch_config",
-    }
+    name
+    for schema in vars(capabilities).values()
+    if isinstance(schema, dict) and isinstance(schema.get("properties"), dict)
+    for name in schema["properties"]
 )
 #: Meltano setting kinds that carry each JSON schema type.
 KINDS = {
