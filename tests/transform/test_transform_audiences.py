@@ -212,3 +212,25 @@ def test_reference_stints_enter_exit_and_reenter() -> None:
         ("engaged_deals", "d1", 2, t3, None),
         ("repeat_customers", "p1", 1, t1, None),
     }
+
+
+def test_rebuild_at_the_same_as_of_on_newer_data(build_history: BuildHistory) -> None:
+    """Last in this module: it adds builds. A member that entered at as_of and is gone when
+    the same as_of is rebuilt after a sync gets a zero-length stint, and the build passes."""
+    as_of = build_history.builds[-1].as_of + scenario.DAY
+    cdp = build_history.builds[-1].cdp.copy()
+    cdp.activity("pipedrive.note.added", as_of - scenario.DAY, deal_id="d_person_opened_long_ago")
+    key = ("engaged_deals", "d_person_opened_long_ago")
+
+    def stints(build: Build) -> list[tuple]:
+        return sorted(
+            (row["stint_number"], row["entered_at"], row["exited_at"])
+            for row in build.membership
+            if (row["audience"], row["member_id"]) == key
+        )
+
+    assert stints(build_history.build(cdp, as_of)) == [(1, as_of, None)]
+    cdp.find_deal("d_person_opened_long_ago").update(status="won")
+    assert stints(build_history.build(cdp, as_of)) == [(1, as_of, as_of)]
+    cdp.find_deal("d_person_opened_long_ago").update(status="open")
+    assert stints(build_history.build(cdp, as_of)) == [(1, as_of, as_of), (2, as_of, None)]

@@ -1,5 +1,6 @@
 -- Stints of one member in one audience follow each other: numbered 1, 2, 3, ...; each closes
--- after it opened; the next opens no earlier than the previous closed; only the last is open.
+-- no earlier than it opened (at the same as_of when that as_of was rebuilt on newer data); the
+-- next opens no earlier than the previous closed; only the last is open.
 with stints as (
 
     select
@@ -22,7 +23,7 @@ with stints as (
 )
 
 select * from stints
-where exited_at <= entered_at
+where exited_at < entered_at
    or stint_number <> coalesce(previous_stint_number, 0) + 1
    or (next_stint_number is not null and exited_at is null)
    or next_entered_at < exited_at
