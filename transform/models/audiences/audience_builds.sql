@@ -22,6 +22,7 @@ final as (
         cast(count(*) as {{ dbt.type_bigint() }}) as members
     from membership
     where exited_at is null
+      and audience in {{ string_list(tracked_audiences() | map(attribute='name') | list) }}
 
 )
 
