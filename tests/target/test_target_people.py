@@ -249,12 +249,17 @@ def test_organization_id_is_resolved_whatever_the_order(cdp):
     assert row["pipedrive_org_id"] == 10
 
 
+def _csv_person(person_id: str, email: str) -> dict:
+    """A person another source (a CSV import) stored, not linked to Pipedrive."""
+    return {"person_id": person_id, "email": email, "attributes": {}, "source": "csv"}
+
+
 def test_stored_emails_match_whatever_their_case_and_spaces(cdp):
     cdp.migrate()
     cdp.insert(
         "people",
-        {"person_id": "csv-1", "email": "Alice@Example.io", "attributes": {}, "source": "csv"},
-        {"person_id": "csv-2", "email": " bob@x.io ", "attributes": {}, "source": "csv"},
+        _csv_person("csv-1", "Alice@Example.io"),
+        _csv_person("csv-2", " bob@x.io "),
     )
     cdp.run(persons(person(1, "alice@example.io"), person(2, "BOB@x.io ")))
     rows = {r["person_id"]: r["pipedrive_person_id"] for r in cdp.rows("people")}
@@ -291,8 +296,8 @@ def test_api_v1_shaped_persons(cdp):
     cdp.migrate()
     cdp.insert(
         "people",
-        {"person_id": "csv-1", "email": "alice@x.io", "attributes": {}, "source": "csv"},
-        {"person_id": "csv-2", "email": "bob@x.io", "attributes": {}, "source": "csv"},
+        _csv_person("csv-1", "alice@x.io"),
+        _csv_person("csv-2", "bob@x.io"),
     )
     v1 = schema("persons")
     v1["schema"]["properties"] |= {"email": {}, "phone": {}, "emails": {}, "active_flag": {}}

@@ -443,4 +443,4 @@ def _kind(value: Any) -> str:
 
 def _ref(record: dict, name: str | None) -> int | None:
     value = record.get(name) if name else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    return value if _is_id(value) else None
