@@ -111,7 +111,7 @@ class Sandbox:
     ) -> Reply:
         """Answer one HTTP request."""
         if path.startswith(control.PREFIX):
-            response = control.handle(self, method, path, query, body)
+            response = control.handle(self, method, path, query, headers, body)
             return _json(response.status, response.body)
         if path == "/oauth/token" and method == "POST":
             response = self.oauth.token(headers.get("authorization"), body, self.base_url)

@@ -1,6 +1,7 @@
 """The control API under ``/_sandbox/``: stats, faults, budget, records and the clock.
 
-No token, never rate limited, faulted or counted. Documented in ``pipedrive-sandbox/README.md``.
+No token, never rate limited, faulted or counted; web pages are refused (``control_guard``).
+Documented in ``pipedrive-sandbox/README.md``.
 """
 
 from __future__ import annotations
@@ -10,12 +11,14 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipedrive_sandbox import timefmt
+from pipedrive_sandbox import control_guard, timefmt
 from pipedrive_sandbox.columns import KINDS
 from pipedrive_sandbox.routing import Response
 from pipedrive_sandbox.templates import known_fields
 
 if TYPE_CHECKING:
+    from email.message import Message
+
     from pipedrive_sandbox.app import Sandbox
 
 PREFIX = "/_sandbox/"
@@ -43,9 +46,19 @@ def _body(raw: bytes) -> dict[str, Any]:
 
 
 def handle(
-    sandbox: Sandbox, method: str, path: str, query: dict[str, list[str]], raw: bytes
+    sandbox: Sandbox,
+    method: str,
+    path: str,
+    query: dict[str, list[str]],
+    headers: Message,
+    raw: bytes,
 ) -> Response:
-    """Dispatch one control request."""
+    """Dispatch one control request, unless it comes from a web page or is a non-JSON write."""
+    origins = control_guard.own_origins(sandbox.config.host, sandbox.config.port)
+    refused = control_guard.refusal(method, headers, raw, origins)
+    if refused is not None:
+        status, message = refused
+        return Response(status, {"ok": False, "error": message})
     try:
         return _dispatch(sandbox, method, path, query, _body(raw))
     except ControlError as exc:
