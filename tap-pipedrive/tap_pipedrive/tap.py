@@ -5,6 +5,7 @@ and stops. Settings are in :mod:`tap_pipedrive.settings`, the command line in
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -14,7 +15,7 @@ from singer_sdk import Stream, Tap
 from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.capabilities import PluginCapabilities, TapCapabilities
 
-from tap_pipedrive import metrics_log
+from tap_pipedrive import metrics_log, select_patterns
 from tap_pipedrive.auth import (
     DEFAULT_TOKEN_URL,
     PipedriveOAuthAuthenticator,
@@ -182,6 +183,7 @@ class TapPipedrive(Tap):
             raise
         finally:
             metrics_log.log_token_usage(self.metrics_logger, self.logger, self.budget)
+            select_patterns.warn_unmatched(self.logger, os.environ, self.input_catalog)
 
     def write_final_state(self) -> None:
         """Finalize interrupted bookmarks and write the STATE message."""
