@@ -355,6 +355,26 @@ class PipedriveStream(RESTStream[Any]):
         """The run's start time (one clock for every decision of the run)."""
         return dt.datetime.fromtimestamp(self._pipedrive.initialized_at / 1000, tz=dt.UTC)
 
+    @cached_property
+    def incomplete_output(self) -> str | None:
+        """Why this run's records are not every record Pipedrive holds (None: they are)."""
+        incremental = self.replication_method != REPLICATION_FULL_TABLE
+        return reconciliation.why_incomplete(
+            self.name,
+            self.primary_keys or [],
+            self.config.get("stream_maps"),
+            start_date=self.config.get("start_date") if incremental else None,
+            is_child=self.parent_stream_type is not None,
+        )
+
+    def _write_activate_version_message(self, full_table_version: int) -> None:
+        """ACTIVATE_VERSION only after every record Pipedrive holds: after fewer it would
+        retire, downstream, the rows this run left out (see :mod:`reconciliation`)."""
+        if self.incomplete_output is None:
+            super()._write_activate_version_message(full_table_version)
+        else:
+            self.logger.info("No ACTIVATE_VERSION for '%s': %s", self.name, self.incomplete_output)
+
 
 class IncrementalStream(PipedriveStream):
     """A list read by ``update_time`` ascending, resumable, with periodic reconciliation."""
@@ -389,7 +409,15 @@ class IncrementalStream(PipedriveStream):
         state = self.stream_state
         partitions = self._partition_states()
         interval = float(self.config.get("reconciliation_interval_days", 7))
-        if reconciliation.IN_PROGRESS not in state and reconciliation.is_due(
+        if self.incomplete_output is not None:
+            reconciliation.forgo(state, partitions)
+            self.logger.info(
+                "No reconciliation pass for '%s' (records it leaves out are not synced, never "
+                "marked deleted): %s",
+                self.name,
+                self.incomplete_output,
+            )
+        elif reconciliation.IN_PROGRESS not in state and reconciliation.is_due(
             state, self.now, interval
         ):
             planned = reconciliation.begin_pass(state, partitions, self.now)
@@ -403,7 +431,10 @@ class IncrementalStream(PipedriveStream):
             self._stream_version = int(in_pass["version"])
             self._changes_since = in_pass.get("changes_since")
         else:
-            self._stream_version = state.get(reconciliation.TABLE_VERSION)
+            # An incomplete stream's records carry no version: the target keeps the one a
+            # complete sync stored, so that sync's next ACTIVATE_VERSION judges them rightly.
+            complete = self.incomplete_output is None
+            self._stream_version = state.get(reconciliation.TABLE_VERSION) if complete else None
             bookmarks = [s.get("replication_key_value") for s in partitions]
             self._changes_since = min((b for b in bookmarks if b), default=None)
 

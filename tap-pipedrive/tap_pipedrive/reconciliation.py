@@ -24,12 +24,22 @@ crash resumes next run from its bookmark with the same version:
 
 Versions are Unix seconds (the SDK's own FULL_TABLE versions are too, and SQL targets keep
 versions in 32-bit integer columns), made strictly increasing even for passes in the same second.
+
+An ACTIVATE_VERSION is only true when the records sent with V are every record Pipedrive holds
+(:func:`why_incomplete`). A record the tap's own configuration leaves out (a stream map
+``__filter__``, records last updated before ``start_date``) is "not synced", not "deleted in
+Pipedrive": such a stream makes no pass, sends no ACTIVATE_VERSION and its records carry no
+version (a target keeps the version it stored), so the rows a complete sync put in the target
+stay live. A pass that meets such a run is dropped (:func:`forgo`): it would have missed what
+that run left out. What a separate mapper plugin between tap and target drops is out of the
+tap's sight.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from fnmatch import fnmatch
 from typing import Any
 
 from tap_pipedrive.timestamps import format_utc, to_rfc3339
@@ -98,3 +108,58 @@ def complete_pass(stream_state: dict[str, Any], partition_states: Iterable[dict[
     for state in partition_states:
         state.pop(RECONCILED_VERSION, None)
     return version
+
+
+def forgo(stream_state: dict[str, Any], partition_states: Iterable[dict[str, Any]]) -> None:
+    """This run's records are not the whole list: drop a pass in progress (its version would
+    miss what this run leaves out) and the date of the last one, so that the first complete
+    run reconciles at once. Bookmarks stay: the incremental sync goes on without a gap."""
+    stream_state.pop(IN_PROGRESS, None)
+    stream_state.pop(LAST_RECONCILED_AT, None)
+    for state in partition_states:
+        state.pop(RECONCILED_VERSION, None)
+
+
+def why_incomplete(
+    stream_name: str,
+    key_properties: Sequence[str],
+    stream_maps: Mapping[str, Any] | None,
+    *,
+    start_date: str | None = None,
+    is_child: bool = False,
+) -> str | None:
+    """Why the stream's records are not every record Pipedrive holds under its key, or None.
+
+    ``stream_maps`` is the tap's ``stream_maps`` setting (the SDK applies it inside the tap);
+    ``start_date`` is given for a stream read from it (incremental lists, not FULL_TABLE).
+    Removing the stream (``None``/``__NULL__``), renaming it (``__alias__``) or projecting
+    properties keeps every record under the same key, so none of these is a reason.
+    """
+    if is_child:
+        return "it is read per parent object, never as one whole list"
+    if start_date:
+        return f"start_date {start_date} leaves out the records last updated before it"
+    for name, definition in _maps_applying_to(stream_name, stream_maps or {}):
+        if not isinstance(definition, Mapping):
+            continue
+        if "__filter__" in definition:
+            return f"stream map '{name}' filters its records (__filter__)"
+        keys = list(definition.get("__key_properties__", key_properties) or [])
+        if keys != list(key_properties):
+            return f"stream map '{name}' replaces the key {list(key_properties)} with {keys}"
+    return None
+
+
+def _maps_applying_to(
+    stream_name: str, stream_maps: Mapping[str, Any]
+) -> Iterator[tuple[str, Any]]:
+    """The stream map definitions the SDK applies to ``stream_name``: its own (by name or
+    wildcard) and every ``__source__`` copy of it (``__else__`` only removes unlisted streams)."""
+    for name, definition in stream_maps.items():
+        if name.startswith("__"):
+            continue
+        source = name
+        if isinstance(definition, Mapping):
+            source = str(definition.get("__source__", name))
+        if stream_name == source or fnmatch(stream_name, source):
+            yield name, definition
