@@ -1,4 +1,4 @@
-"""The one dialect-specific part: loading many rows fast and merging them by key.
+"""The one dialect-specific part: loading many rows fast, merging them by key, run locks.
 
 Everything else is one SQLAlchemy Core code path. A batch of rows is staged into a temporary
 table with the database's bulk path (DuckDB reads a newline-delimited JSON file, PostgreSQL
@@ -9,6 +9,10 @@ constraints (``tables.py``: its ART indexes live in memory and grow with the tab
 anti-join). Keys stay unique because every write goes through ``upsert``, which refuses a batch
 with a key twice and never inserts a key that is stored. executemany of single-row upserts is
 an order of magnitude slower on DuckDB.
+
+A run lock tells a run that is still going from one whose process was killed: on PostgreSQL a
+session advisory lock held on a connection of its own for the whole run; on DuckDB the file
+lock already lets only one process write, so no other run can be going.
 """
 
 from __future__ import annotations
@@ -184,3 +188,26 @@ def among(column: sa.ColumnElement, values: Iterable[Any]) -> sa.ColumnElement[b
     """
     array = sa.bindparam(None, sorted(set(values)), type_=postgresql.ARRAY(column.type))
     return column == sa.any_(array)
+
+
+def hold_run_lock(engine: sa.Engine, key: int) -> sa.Connection | None:
+    """Take the lock of a run; return the connection holding it (None on DuckDB).
+
+    Closing the connection's session (``Engine.dispose``, or the process ending) releases it.
+    """
+    if engine.dialect.name != "postgresql":
+        return None
+    conn = engine.connect()
+    conn.execute(sa.select(sa.func.pg_advisory_lock(key)))
+    conn.commit()
+    return conn
+
+
+def run_is_live(conn: sa.Connection, key: int) -> bool:
+    """Whether another session holds the lock of this run (its process is still going)."""
+    if conn.dialect.name != "postgresql":
+        return False
+    if not conn.execute(sa.select(sa.func.pg_try_advisory_lock(key))).scalar_one():
+        return True
+    conn.execute(sa.select(sa.func.pg_advisory_unlock(key)))
+    return False

@@ -1,7 +1,17 @@
-"""target-cdp: a Singer target merging Pipedrive streams into a CDP schema."""
+"""target-cdp: a Singer target merging Pipedrive streams into a CDP schema.
+
+SIGTERM and SIGINT stop the target where it is. The SDK's own handler drains every sink, emits
+the latest STATE and exits 0; a signal during a batch write rolled that batch back while its
+STATE went out, and the next run skipped its records for good. Here the signal raises
+``Interrupted`` at once: the open transaction rolls back, no STATE is emitted (the SDK emits
+STATE only after a full drain, so every STATE already out covers committed work), the run is
+recorded ``aborted`` and the process exits 128 + the signal number with one line saying so.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
 import typing as t
 from collections import defaultdict
 
@@ -20,10 +30,20 @@ from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
 from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
 
 if t.TYPE_CHECKING:
+    from types import FrameType
+
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.sinks import Sink
 
 RANK = {name: rank for rank, name in enumerate(SINKS)}
+
+
+class Interrupted(KeyboardInterrupt):
+    """A SIGTERM or SIGINT stopped the target.
+
+    A ``KeyboardInterrupt``: library code that catches ``Exception`` lets it through, and
+    psycopg cancels the statement the server is running on it.
+    """
 
 
 class TargetCDP(Target):
@@ -51,6 +71,8 @@ class TargetCDP(Target):
         self._received_versions: dict[str, set[int]] = defaultdict(set)
         self._activated: dict[str, int] = {}
         self._deferred: dict[str, int] = {}
+        #: The signal that stopped the run, once one came.
+        self._stop_signal: int | None = None
 
     @classmethod
     def append_builtin_config(cls, config_jsonschema: dict) -> None:
@@ -128,15 +150,41 @@ class TargetCDP(Target):
                 self.get_sink(name).activate_version(version)
         self._deferred.clear()
 
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
+        """Stop at once (module docstring); a signal while stopping is ignored."""
+        if self._stop_signal is None:
+            self._stop_signal = signum
+            raise Interrupted(signum)
+        self.logger.warning("Received %s while stopping: ignored", signal.Signals(signum).name)
+
     def listen(self, file_input: t.IO[str] | None = None) -> None:
-        """Process the input; record a failed run and fail with one clear line on error."""
+        """Process the input; record a failed run and fail with one clear line on error.
+
+        After a signal, whatever error surfaces is the interruption (DuckDB, interrupted in a
+        statement, raises "Query interrupted" instead): the run is recorded ``aborted``.
+        """
         try:
             super().listen(file_input)
-        except Exception as exc:
+        except (Exception, Interrupted) as exc:
+            if self._stop_signal is not None:
+                self._stop(self._stop_signal)
             if self._run is not None:
                 self.logger.error("target-cdp failed: %s", exc)
                 self._run.fail(exc)
             raise
+
+    def _stop(self, signum: int) -> t.NoReturn:
+        """Record the run aborted; exit 128 + the signal number with one line."""
+        name = signal.Signals(signum).name
+        run, self._run = self._run, None
+        if run is not None:
+            run.abort(name)
+        self.logger.error(
+            "target-cdp stopped by %s: work not committed yet was rolled back and no STATE "
+            "was emitted for it; the next run resumes from the last STATE emitted",
+            name,
+        )
+        sys.exit(128 + signum)
 
     def process_endofpipe(self) -> None:
         """Drain everything, retire deferred versions, emit state, purge, record, summarise.
@@ -148,5 +196,5 @@ class TargetCDP(Target):
         self._retire_deferred()
         super().process_endofpipe()
         run.finish()
-        run.db.dispose()
         self._run = None
+        run.dispose()
