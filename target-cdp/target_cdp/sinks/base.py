@@ -373,10 +373,17 @@ class PipedriveObjectSink(CDPSink):
             activity.deal_id = deals.get(activity.deal_ref)
 
     def activate_version(self, new_version: int) -> None:
-        """Mark deleted every object last seen with an older (or no) table version."""
+        """Mark deleted every object last seen with an older (or no) table version.
+
+        Chunks of ``RETIRE_CHUNK`` objects, one transaction each, in ``pipedrive_id`` order:
+        each chunk starts after the last id of the previous one, so the pass ends even when a
+        sink stores nothing for some objects (a person no CDP person links any more, under
+        ``create_new_people: false``): those are not selected again.
+        """
         r = self.run.tables.pipedrive_records
         when = version_time(new_version)
         retired = 0
+        after: int | None = None
         while True:
             counts: Counts = defaultdict(Counter)
             with self.run.db.transaction(
@@ -389,6 +396,7 @@ class PipedriveObjectSink(CDPSink):
                             r.c.stream == self.stream_name,
                             r.c.is_deleted.is_(False),
                             sa.or_(r.c.table_version.is_(None), r.c.table_version < new_version),
+                            sa.true() if after is None else r.c.pipedrive_id > after,
                         )
                         .order_by(r.c.pipedrive_id)
                         .limit(RETIRE_CHUNK)
@@ -401,6 +409,7 @@ class PipedriveObjectSink(CDPSink):
             retired += len(rows)
             if len(rows) < RETIRE_CHUNK:
                 break
+            after = rows[-1]["pipedrive_id"]
         self.logger.info(
             "ACTIVATE_VERSION %s retired %d '%s' records", new_version, retired, self.stream_name
         )
