@@ -9,6 +9,10 @@ API v1's ``email``/``phone`` lists stand for ``emails``/``phones`` when those ar
 - an existing person: ``ignore`` writes nothing; ``append_only`` and
   ``protect_existing_values`` write only where the stored value is null (``""`` and ``0`` are
   values); ``overwrite_existing`` writes every proposal, an explicit null clearing the field.
+
+An attribute is addressed by its path of keys (``("custom_fields", "plan.tier")``), never by a
+dotted string: Pipedrive keys may contain ``.``, and splitting them would nest ``utm.source``
+under ``utm`` or merge it into a neighbour.
 """
 
 from __future__ import annotations
@@ -36,16 +40,19 @@ NOT_ATTRIBUTES = frozenset(
 )
 _MISSING = object()
 
+#: A CDP person field: a column name, or the path of keys of an attribute.
+Field = str | tuple[str, ...]
+
 
 def propose(
     record: dict, blocked: re.Pattern[str], organization_ids: dict[int, str]
-) -> dict[str, Any]:
+) -> dict[Field, Any]:
     """CDP field -> value for every field the record carries.
 
     ``organization_id`` is left out when the record's organization is not in the CDP yet: it is
     filled in when the organization arrives (see ``links.py``).
     """
-    proposed: dict[str, Any] = {}
+    proposed: dict[Field, Any] = {}
     emails, phones = _contacts(record, "emails", "email"), _contacts(record, "phones", "phone")
     if emails is not _MISSING:
         given = primary_value(emails)
@@ -67,9 +74,9 @@ def propose(
             proposed["organization_id"] = organization_ids[org]
     for key, value in record.items():
         if key not in NOT_ATTRIBUTES:
-            proposed[f"attributes.{key}"] = value
+            proposed[(key,)] = value
     for key, value in (record.get("custom_fields") or {}).items():
-        proposed[f"attributes.custom_fields.{key}"] = value
+        proposed["custom_fields", key] = value
     return proposed
 
 
@@ -78,11 +85,11 @@ def _contacts(record: dict, name: str, v1_name: str) -> Any:
     return record.get(name, record.get(v1_name, _MISSING))
 
 
-def _get(person: dict, field: str) -> Any:
-    if field in COLUMNS:
+def _get(person: dict, field: Field) -> Any:
+    if isinstance(field, str):
         return person.get(field)
     node: Any = person.get("attributes") or {}
-    for part in field.split(".")[1:]:
+    for part in field:
         if not isinstance(node, dict):
             return None
         node = node.get(part, _MISSING)
@@ -91,29 +98,39 @@ def _get(person: dict, field: str) -> Any:
     return node
 
 
-def _set(person: dict, field: str, value: Any) -> None:
-    if field in COLUMNS:
+def _set(person: dict, field: Field, value: Any) -> None:
+    if isinstance(field, str):
         person[field] = value
         return
-    parts = field.split(".")[1:]
     node = person.setdefault("attributes", {})
-    for part in parts[:-1]:
+    for part in field[:-1]:
         child = node.get(part)
         if not isinstance(child, dict):
             child = node[part] = {}
         node = child
     if value is None:
-        node.pop(parts[-1], None)
+        node.pop(field[-1], None)
     else:
-        node[parts[-1]] = value
+        node[field[-1]] = value
 
 
-def merge_person(existing: dict | None, proposed: dict[str, Any], settings: Settings) -> dict:
+def _may_write(settings: Settings, field: Field) -> bool:
+    """Whether ``writable_fields`` lets Pipedrive write the field (attributes by whole keys).
+
+    ``attributes.utm`` allows the key ``utm`` (and what it holds), not the key ``utm.source``.
+    """
+    if settings.writable_fields is None:
+        return True
+    names = (field,) if isinstance(field, str) else ("attributes", *field)
+    return any(".".join(names[:n]) in settings.writable_fields for n in range(1, len(names) + 1))
+
+
+def merge_person(existing: dict | None, proposed: dict[Field, Any], settings: Settings) -> dict:
     """The person's fields after applying a record's proposals (``existing`` is not mutated)."""
     if existing is None:
         person: dict = dict.fromkeys(COLUMNS) | {"attributes": {}}
         for field, value in proposed.items():
-            if value is not None and (field == "email" or settings.may_write(field)):
+            if value is not None and (field == "email" or _may_write(settings, field)):
                 _set(person, field, value)
         return person
     person = copy.deepcopy(existing)
@@ -121,7 +138,7 @@ def merge_person(existing: dict | None, proposed: dict[str, Any], settings: Sett
         return person
     fill_only = settings.merge_strategy == "append_only" or settings.protect_existing_values
     for field, value in proposed.items():
-        if not settings.may_write(field):
+        if not _may_write(settings, field):
             continue
         if fill_only and (_get(person, field) is not None or value is None):
             continue

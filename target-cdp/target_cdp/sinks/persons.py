@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from target_cdp import bulk, consent
 from target_cdp.activities import person_activities
 from target_cdp.identity import email_key
-from target_cdp.merge import COLUMNS, merge_person, propose
+from target_cdp.merge import COLUMNS, Field, merge_person, propose
 from target_cdp.records import cdp_id, parse_time, time_text
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
@@ -71,6 +71,7 @@ class PersonsSink(PipedriveObjectSink):
 
     kind = "person"
     references = {"org_ref": "org_id"}  # noqa: RUF012
+    column_types = {"first_name": "string", "last_name": "string"}  # noqa: RUF012
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Match each person to a CDP person (or create one) and merge its fields."""
@@ -202,7 +203,7 @@ class PersonsSink(PipedriveObjectSink):
         pid = change.pipedrive_id
         return [consent.decision_row(d, row["person_id"], pid, when, occasion) for d in decided]
 
-    def _merge(self, existing: dict | None, change: Change, proposal: dict[str, Any]) -> dict:
+    def _merge(self, existing: dict | None, change: Change, proposal: dict[Field, Any]) -> dict:
         """The ``people`` row after this change, but for permissions and ``updated_at``."""
         new, pid = change.new, change.pipedrive_id
         fields = (
