@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import uuid
 from typing import Any
 
@@ -63,16 +62,12 @@ def canonical(value: Any) -> Any:
     return orjson.loads(dumps(value))
 
 
-def raw_json(value: Any) -> Any:
-    """Any record as JSON-compatible data, for keeping it verbatim in ``rejected_records``."""
-    try:
-        return canonical(value)
-    except TypeError:
-        return json.loads(json.dumps(_without_nul(value), default=str, sort_keys=True))
-
-
 def parse_time(value: Any) -> dt.datetime | None:
-    """An RFC 3339 string (or datetime) as an aware UTC datetime; ValueError if malformed."""
+    """An RFC 3339 string (or datetime) as an aware UTC datetime.
+
+    ValueError if malformed; OverflowError if its offset moves it outside years 1 to 9999 in
+    UTC (``0001-01-01T00:00:00+05:00``).
+    """
     if value is None or value == "":
         return None
     parsed = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(value)

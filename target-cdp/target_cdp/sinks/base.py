@@ -10,9 +10,9 @@ activities, recompute associations, retire records on ACTIVATE_VERSION.
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import json
-import math
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -22,10 +22,11 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_cdp import bulk
+from target_cdp import bulk, storable
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
 from target_cdp.links import ChildLinks
-from target_cdp.records import canonical, parse_time, raw_json, time_text, version_time
+from target_cdp.records import canonical, parse_time, time_text, version_time
+from target_cdp.storable import shown
 from target_cdp.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
@@ -121,12 +122,16 @@ class CDPSink(BatchSink):
         record[VERSION] = message.get("version")
 
     def _validate_and_parse(self, record: dict) -> dict:
-        # Timestamps stay RFC 3339 strings (parsed where used); schema failures are rejections.
-        if self._validator is not None:
+        # Timestamps stay RFC 3339 strings (parsed where used). A value no database can hold
+        # (checked whatever the SCHEMA says) and a schema failure are rejections.
+        reason = storable.problem(record)
+        if reason is None and self._validator is not None:
             try:
                 self._validator.validate(record)
             except InvalidRecord as exc:
-                record[REJECTION] = f"does not match the stream schema: {exc.error_message}"
+                reason = f"does not match the stream schema: {exc.error_message}"
+        if reason is not None:
+            record[REJECTION] = reason
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
@@ -157,10 +162,10 @@ class CDPSink(BatchSink):
     def reject(
         self, conn: sa.Connection, rejected: list[tuple[Incoming, str]], counts: Counts
     ) -> None:
-        """Store rejected records (each distinct raw record once)."""
+        """Store rejected records (each distinct raw record once, in a form any database holds)."""
         rows: dict[str, dict] = {}
         for item, reason in rejected:
-            raw = raw_json(item.record)
+            raw = storable.escaped(item.record)
             text = json.dumps(raw, sort_keys=True, separators=(",", ":")).encode()
             key = hashlib.sha256(self.stream_name.encode() + b"\n" + text).hexdigest()
             record_key = raw.get(self.key_properties[0]) if self.key_properties else None
@@ -182,6 +187,8 @@ class PipedriveObjectSink(CDPSink):
     kind: ClassVar[str]
     #: Which record field holds each reference kept in ``pipedrive_records`` for associations.
     references: ClassVar[dict[str, str]] = {}
+    #: Record fields written to a typed column of their own, and the JSON type it takes.
+    column_types: ClassVar[dict[str, str]] = {}
 
     def setup(self) -> None:
         """Work out the attribute set (definition) of every activity type this SCHEMA yields."""
@@ -200,37 +207,29 @@ class PipedriveObjectSink(CDPSink):
         """
         pid = record.get("id")
         if not _is_id(pid):
-            return f"id must be an integer, got {pid!r}"
-        for name in TIME_FIELDS:
-            try:
-                parse_time(record.get(name))
-            except (TypeError, ValueError):
-                return f"{name} is not an RFC 3339 timestamp: {record.get(name)!r}"
+            return f"id must be an integer, got {shown(pid)}"
+        reason = _time_problem(record) or check_types(record, self.column_types)
+        if reason:
+            return reason
         unwrapped: dict[str, int | None] = {}
         for name in REFERENCE_FIELDS:
             value = record.get(name)
             if isinstance(value, dict) and "value" in value:
                 value = unwrapped[name] = value["value"]
             if value is not None and not _is_id(value):
-                return f"{name} must be an integer id or null, got {_kind(value)}: {value!r}"
+                return f"{name} must be an integer id or null, got {_kind(value)}: {shown(value)}"
         custom = record.get("custom_fields")
         if custom is not None and not isinstance(custom, dict):
-            return f"custom_fields must be an object or null, got {_kind(custom)}: {custom!r}"
+            return f"custom_fields must be an object or null, got {_kind(custom)}: {shown(custom)}"
         record.update(unwrapped)
         return None
 
     @staticmethod
     def check_number(record: dict, name: str) -> str | None:
-        """Reject numbers the CDP's numeric columns cannot hold."""
+        """Reject numbers the CDP's numeric columns cannot hold (the type is checked first)."""
         value = record.get(name)
-        if value is None or isinstance(value, bool):
-            return None
-        try:
-            number = float(value)
-        except (TypeError, ValueError):
-            return f"{name} is not a number: {value!r}"
-        if not math.isfinite(number) or abs(number) >= MAX_NUMERIC:
-            return f"{name} is out of range: {value!r}"
+        if value is not None and abs(value) >= MAX_NUMERIC:
+            return f"{name} is out of range: {shown(value)}"
         return None
 
     def write(self, conn: sa.Connection, items: list[Incoming], counts: Counts) -> None:
@@ -444,9 +443,72 @@ def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+def _time_problem(record: dict) -> str | None:
+    for name in TIME_FIELDS:
+        value = record.get(name)
+        try:
+            parse_time(value)
+        except OverflowError:
+            return f"{name} is out of range once in UTC (years 1 to 9999): {shown(value)}"
+        except (TypeError, ValueError):
+            return f"{name} is not an RFC 3339 timestamp: {shown(value)}"
+    return None
+
+
+#: Python types of the JSON types a typed column takes (booleans are not numbers).
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float, decimal.Decimal),
+    "boolean": (bool,),
+}
+
+
+def column_json_types(table: sa.Table, names: Iterable[str]) -> dict[str, str]:
+    """The JSON type each of these columns takes (JSON columns take anything)."""
+    types = {}
+    for name in names:
+        column_type = table.c[name].type
+        if isinstance(column_type, sa.Boolean):
+            types[name] = "boolean"
+        elif isinstance(column_type, sa.Integer):
+            types[name] = "integer"
+        elif isinstance(column_type, sa.String):
+            types[name] = "string"
+    return types
+
+
+def check_types(record: dict, types: dict[str, str]) -> str | None:
+    """Why a field bound for a typed column has another type (None when all fit).
+
+    The SCHEMA may leave them open; a database would refuse the value and fail the batch, or
+    cast it silently (``true`` or ``"1_000"`` as a number). Null is always allowed.
+    """
+    for name, json_type in types.items():
+        value = record.get(name)
+        if value is None:
+            continue
+        fits = isinstance(value, JSON_TYPES[json_type])
+        if fits and json_type != "boolean" and isinstance(value, bool):
+            fits = False
+        if not fits:
+            article = "an" if json_type == "integer" else "a"
+            return (
+                f"{name} must be {article} {json_type} or null, got {_kind(value)}: {shown(value)}"
+            )
+    return None
+
+
 def _kind(value: Any) -> str:
     """The JSON type name of a value, for rejection reasons."""
-    names = {bool: "boolean", int: "integer", float: "number", str: "string", list: "array"}
+    names = {
+        bool: "boolean",
+        int: "integer",
+        float: "number",
+        decimal.Decimal: "number",
+        str: "string",
+        list: "array",
+    }
     return "object" if isinstance(value, dict) else names.get(type(value), type(value).__name__)
 
 

@@ -32,10 +32,17 @@ class DealsSink(PipedriveObjectSink):
 
     kind = "deal"
     references = {"person_ref": "person_id", "org_ref": "org_id"}  # noqa: RUF012
+    column_types = {  # noqa: RUF012
+        "title": "string",
+        "status": "string",
+        "value": "number",
+        "currency": "string",
+        "is_archived": "boolean",
+    }
 
     def check(self, record: dict) -> str | None:
         """Also reject deal values the numeric column cannot hold."""
-        return self.check_number(record, "value") or super().check(record)
+        return super().check(record) or self.check_number(record, "value")
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Upsert one row per deal, with its person and organization resolved when known."""

@@ -16,6 +16,7 @@ class OrganizationsSink(PipedriveObjectSink):
     """The ``organizations`` stream (Pipedrive is the only writer of its organizations)."""
 
     kind = "organization"
+    column_types = {"name": "string"}  # noqa: RUF012
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Upsert one row per organization; fill in references that waited for it."""

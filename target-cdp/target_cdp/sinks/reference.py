@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.records import canonical
-from target_cdp.sinks.base import CDPSink, Incoming
+from target_cdp.sinks.base import CDPSink, Incoming, check_types, column_json_types
 
 
 class ReferenceSink(CDPSink):
@@ -35,9 +35,9 @@ class ReferenceSink(CDPSink):
         valid = (
             isinstance(key, str) and key if self.key_field == "field_code" else isinstance(key, int)
         )
-        return (
-            None if valid and not isinstance(key, bool) else f"{self.key_field} is invalid: {key!r}"
-        )
+        if not valid or isinstance(key, bool):
+            return f"{self.key_field} is invalid: {key!r}"
+        return check_types(record, column_json_types(self.table, self.columns))
 
     def row(self, record: dict, version: int | None) -> dict[str, Any]:
         """The table row of a record."""
