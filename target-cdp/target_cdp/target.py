@@ -10,6 +10,7 @@ recorded ``aborted`` and the process exits 128 + the signal number with one line
 
 from __future__ import annotations
 
+import io
 import signal
 import sys
 import typing as t
@@ -25,6 +26,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
+from target_cdp.database import CDPDatabaseError
 from target_cdp.run import Run
 from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
 from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
@@ -150,6 +152,15 @@ class TargetCDP(Target):
                 self.get_sink(name).activate_version(version)
         self._deferred.clear()
 
+    @classmethod
+    def invoke(cls, **kwargs: t.Any) -> None:
+        """Run the command line; a database error ends it with its one line, no traceback."""
+        try:
+            super().invoke(**kwargs)
+        except CDPDatabaseError as exc:
+            cls.logger.error("%s", exc)  # noqa: TRY400 - the line says everything
+            sys.exit(1)
+
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """Stop at once (module docstring); a signal while stopping is ignored."""
         if self._stop_signal is None:
@@ -163,13 +174,16 @@ class TargetCDP(Target):
         After a signal, whatever error surfaces is the interruption (DuckDB, interrupted in a
         statement, raises "Query interrupted" instead): the run is recorded ``aborted``.
         """
+        if file_input is None and isinstance(sys.stdin, io.TextIOWrapper):
+            # Invalid UTF-8 decodes to lone surrogates: rejected per record (storable.py).
+            sys.stdin.reconfigure(errors="surrogateescape")
         try:
             super().listen(file_input)
         except (Exception, Interrupted) as exc:
             if self._stop_signal is not None:
                 self._stop(self._stop_signal)
             if self._run is not None:
-                self.logger.error("target-cdp failed: %s", exc)
+                self.logger.error("target-cdp failed: %s", self._run.db.mask(str(exc)))
                 self._run.fail(exc)
             raise
 

@@ -8,9 +8,14 @@ the same input neither fails nor stores anything twice.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
 
 import pytest
+from target_database import CDP
 from target_messages import (
     deal,
     note,
@@ -233,3 +238,30 @@ def test_nul_characters_are_removed_from_stored_text(cdp):
     [row] = cdp.rows("people")
     assert row["first_name"] == "Ann"
     assert cdp.rows("rejected_records") == []
+
+
+def test_invalid_utf8_input_is_rejected_per_record_whatever_the_locale(tmp_path):
+    lines = [
+        json.dumps(schema("users")).encode(),
+        json.dumps(record("users", GOOD["users"](1))).encode(),
+        json.dumps(record("users", GOOD["users"](2))).encode().replace(b"User 2", b"M\xfcller"),
+        json.dumps(record("users", GOOD["users"](3))).encode(),
+    ]
+    url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"database_url": url}))
+    result = subprocess.run(
+        [sys.executable, "-m", "target_cdp", "--config", str(config)],
+        input=b"\n".join(lines) + b"\n",
+        capture_output=True,
+        # A UTF-8 locale other than C.UTF-8 decodes stdin strictly.
+        env={**os.environ, "PYTHONIOENCODING": "utf-8:strict"},
+        check=False,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr.decode(errors="replace")[-2000:]
+    cdp = CDP(url, "cdp")
+    assert [row["id"] for row in cdp.rows("users", order_by="id")] == [1, 3]
+    [rejected] = cdp.rows("rejected_records")
+    assert rejected["reason"] == "name is not valid UTF-8 text: 'M\\udcfcller'"
+    assert rejected["raw_record"]["name"] == "M\\udcfcller"
