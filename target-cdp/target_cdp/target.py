@@ -26,7 +26,6 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
-from target_cdp.database import CDPDatabaseError
 from target_cdp.run import Run
 from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
 from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
@@ -152,15 +151,6 @@ class TargetCDP(Target):
                 self.get_sink(name).activate_version(version)
         self._deferred.clear()
 
-    @classmethod
-    def invoke(cls, **kwargs: t.Any) -> None:
-        """Run the command line; a database error ends it with its one line, no traceback."""
-        try:
-            super().invoke(**kwargs)
-        except CDPDatabaseError as exc:
-            cls.logger.error("%s", exc)  # noqa: TRY400 - the line says everything
-            sys.exit(1)
-
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """Stop at once (module docstring); a signal while stopping is ignored."""
         if self._stop_signal is None:
@@ -183,7 +173,7 @@ class TargetCDP(Target):
             if self._stop_signal is not None:
                 self._stop(self._stop_signal)
             if self._run is not None:
-                self.logger.error("target-cdp failed: %s", self._run.db.mask(str(exc)))
+                self.logger.error("target-cdp failed: %s", exc)
                 self._run.fail(exc)
             raise
 
