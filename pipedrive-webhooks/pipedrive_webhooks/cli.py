@@ -194,11 +194,9 @@ def serve(**options: Any) -> None:
         )
     )
     try:
-        server.run()
+        server.run()  # a port in use: uvicorn says so in one line and exits 3
     finally:
         spool.close()
-    if not server.started:
-        raise CliError(f"could not listen on {options['host']}:{options['port']} (see above)")
 
 
 def _subscriber(options: dict[str, Any]) -> Subscriber:

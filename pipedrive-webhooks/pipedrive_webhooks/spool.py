@@ -334,11 +334,16 @@ class Spool:
                 .values(finished_at=utc_now(), exit_code=exit_code)
             )
 
+    def recent_runs(self, limit: int = 10) -> list[RunRecord]:
+        """The newest runs, newest first, finished or not."""
+        query = select(runs).order_by(runs.c.run_id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_run(row) for row in conn.execute(query).mappings()]
+
     def last_run(self) -> RunRecord | None:
         """The newest run, finished or not."""
-        with self.engine.connect() as conn:
-            row = conn.execute(select(runs).order_by(runs.c.run_id.desc()).limit(1)).first()
-        return None if row is None else _run(row._mapping)
+        newest = self.recent_runs(1)
+        return newest[0] if newest else None
 
     def applied_position(self) -> int:
         """The highest position a successful run applied through (0 if none)."""
