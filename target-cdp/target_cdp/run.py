@@ -98,9 +98,8 @@ class Run:
 
     def fail(self, error: BaseException) -> None:
         """Record a failed run (best effort: the database may be what failed)."""
-        self._close_at_last(
-            "failed", str(error).splitlines()[0] if str(error) else type(error).__name__
-        )
+        line = str(error).splitlines()[0] if str(error) else type(error).__name__
+        self._close_at_last("failed", self.db.mask(line))
 
     def abort(self, signal_name: str) -> None:
         """Record a run stopped by a signal (best effort, as ``fail``)."""

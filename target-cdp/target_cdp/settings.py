@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import fnmatch
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 import sqlalchemy as sa
@@ -41,8 +42,9 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "string",
             "Database URL",
             "SQLAlchemy URL of the CDP database: a DuckDB file (`duckdb:///warehouse.duckdb`, "
-            "the default, embedded) or PostgreSQL (`postgresql+psycopg://user:pass@host/db`). "
-            "Passwords are masked in every log line and error.",
+            "the default, embedded; its directory must exist) or PostgreSQL "
+            "(`postgresql+psycopg://user:pass@host/db`). Passwords, also as query parameters "
+            "(`?password=`, `sslpassword`, tokens, keys), are masked in every log line and error.",
             default="duckdb:///warehouse.duckdb",
             secret=True,
         ),
@@ -207,7 +209,7 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
 class Settings:
     """Validated settings; built once per target from its config."""
 
-    database_url: str
+    database_url: str = field(repr=False)
     schema: str
     merge_strategy: MergeStrategy
     create_new_people: bool
@@ -234,11 +236,14 @@ class Settings:
         merged = {**defaults, **{k: v for k, v in config.items() if k in defaults}}
         url = merged["database_url"]
         try:
-            backend = sa.engine.make_url(url).get_backend_name()
-        except sa.exc.ArgumentError as exc:
-            raise _error("database_url", "is not a SQLAlchemy URL") from exc
+            parsed = sa.engine.make_url(url)
+        except sa.exc.ArgumentError:
+            raise _error("database_url", "is not a SQLAlchemy URL") from None  # it holds secrets
+        backend = parsed.get_backend_name()
         if backend not in {"duckdb", "postgresql"}:
             raise _error("database_url", f"must be duckdb:/// or postgresql://, not {backend}")
+        if backend == "duckdb" and (problem := _duckdb_directory_problem(parsed.database)):
+            raise _error("database_url", problem)
         if merged["merge_strategy"] not in MERGE_STRATEGIES:
             raise _error("merge_strategy", f"must be one of {', '.join(MERGE_STRATEGIES)}")
         overrides: dict[str, int | None] = {}
@@ -306,6 +311,23 @@ class Settings:
         if globs:
             return overrides[max(globs, key=len)]
         return self.activity_retention_days
+
+
+def _duckdb_directory_problem(database: str | None) -> str | None:
+    """Why a DuckDB file cannot be opened where the URL puts it (None when it can).
+
+    The directory is never created: a missing one is a typo far more often than a wish, and
+    creating it would start an empty CDP beside the real one while the tap's bookmarks move on.
+    """
+    if not database or database == ":memory:":
+        return None
+    directory = Path(database).expanduser().parent
+    if directory.is_dir():
+        return None
+    existing = next(p for p in (directory, *directory.parents) if p.exists())
+    if not existing.is_dir():
+        return f"{existing} is a file, not a directory: correct the path of {database}"
+    return f"directory {directory} does not exist: create it, or correct the path of {database}"
 
 
 def _lower_set(values: list[Any]) -> frozenset[str]:

@@ -26,6 +26,7 @@ from singer_sdk.helpers.capabilities import (
 )
 from singer_sdk.plugin_base import PluginBase
 
+from target_cdp.database import CDPDatabaseError, mask_secrets
 from target_cdp.run import Run
 from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
 from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
@@ -151,6 +152,14 @@ class TargetCDP(Target):
                 self.get_sink(name).activate_version(version)
         self._deferred.clear()
 
+    @classmethod
+    def invoke(cls, **kwargs: t.Any) -> None:
+        """Run the command line; a database error ends it with its one line (``listen``)."""
+        try:
+            super().invoke(**kwargs)
+        except CDPDatabaseError:
+            sys.exit(1)
+
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """Stop at once (module docstring); a signal while stopping is ignored."""
         if self._stop_signal is None:
@@ -172,8 +181,10 @@ class TargetCDP(Target):
         except (Exception, Interrupted) as exc:
             if self._stop_signal is not None:
                 self._stop(self._stop_signal)
+            self.logger.error(
+                "target-cdp failed: %s", mask_secrets(str(exc), self.settings.database_url)
+            )
             if self._run is not None:
-                self.logger.error("target-cdp failed: %s", exc)
                 self._run.fail(exc)
             raise
 

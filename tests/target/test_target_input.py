@@ -148,10 +148,9 @@ def test_default_database_is_warehouse_duckdb_and_cdp_people_is_unambiguous(tmp_
     engine.dispose()
 
 
-def test_duckdb_file_is_created_with_its_folder_even_when_named_like_the_schema(
-    tmp_path, monkeypatch
-):
+def test_duckdb_file_is_created_even_when_named_like_the_schema(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "output").mkdir()  # a missing folder is an error (test_target_database_url.py)
     run_target(
         {"database_url": "duckdb:///output/cdp.duckdb"},
         stream_of("persons", [person(1, "a@acme.io")]),
