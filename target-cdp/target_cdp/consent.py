@@ -1,5 +1,15 @@
 """Email and SMS permissions of people the target creates, and the record of every decision.
 
+A new person's email permission follows Pipedrive's ``marketing_status`` (its values are
+``subscribed``, ``unsubscribed``, ``no_consent`` and ``archived``): only ``subscribed`` is a
+yes, because it is the only status under which the person agreed to marketing and Pipedrive
+itself sends campaigns. ``no_consent`` (also what a person without a valid email gets),
+``unsubscribed``, ``archived`` and any other status are a no. ``default_email_permission``
+applies only when Pipedrive gives no status at all: the account has no marketing app, so
+records carry no ``marketing_status`` (absent, null or empty). A permission field set by the
+user (``email_permission_field``, ``sms_permission_field``) follows the same shape: a value
+meaning yes, any other value a no, nothing at all the default (SMS: no permission).
+
 A person who already exists keeps both permissions whatever Pipedrive says (a sync never
 re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
 Pipedrive value that was not applied. Two settings refine this: ``suppress_unsubscribed_emails``
@@ -56,9 +66,12 @@ def _mapped(record: dict, field: str, yes: frozenset[str]) -> tuple[bool | None,
 
 
 def _status(record: dict) -> str | None:
-    """``marketing_status`` trimmed and lower-cased (``Subscribed`` means subscribed)."""
-    status = record.get("marketing_status")
-    return status.strip().lower() if isinstance(status, str) else None
+    """``marketing_status`` trimmed and lower-cased (``Subscribed`` means subscribed).
+
+    None when Pipedrive gives no status (absent, null or blank: no marketing app).
+    """
+    status = _text(record.get("marketing_status"))
+    return (status.strip().lower() or None) if status is not None else None
 
 
 def source_values(record: dict, settings: Settings) -> dict[str, str | None]:
@@ -87,19 +100,22 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
         )
     else:
         status = record.get("marketing_status")
-        if _status(record) in (SUBSCRIBED, UNSUBSCRIBED):
+        if _status(record):
             email = Decision("email", _status(record) == SUBSCRIBED, "marketing_status", status)
         else:
             email = Decision(
                 "email", settings.default_email_permission, "default_email_permission", status
             )
+    sms = Decision("sms", False, "sms_default", None)
     if settings.sms_permission_field:
         value, source = _mapped(
             record, settings.sms_permission_field, settings.sms_permission_values
         )
-        sms = Decision("sms", bool(value), "sms_permission_field", source)
-    else:
-        sms = Decision("sms", False, "sms_default", None)
+        sms = (
+            Decision("sms", value, "sms_permission_field", source)
+            if value is not None
+            else Decision("sms", False, "sms_default", source)
+        )
     return email, sms
 
 

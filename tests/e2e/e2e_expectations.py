@@ -34,8 +34,9 @@ def primary_email(person: dict[str, Any]) -> str | None:
 
 
 def email_permission_of_new_person(person: dict[str, Any]) -> bool:
-    """Default rule: unsubscribed = no; subscribed, other statuses and none = yes (the default)."""
-    return person.get("marketing_status") != "unsubscribed"
+    """Default rule: subscribed = yes, any other status = no, no status = yes (the default)."""
+    status = str(person.get("marketing_status") or "").strip().lower()
+    return status in ("subscribed", "")
 
 
 @dataclass

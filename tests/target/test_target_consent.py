@@ -17,17 +17,23 @@ def decisions(cdp) -> dict[tuple[int, str], dict]:
 @pytest.mark.parametrize(
     ("status", "default", "expected", "rule"),
     [
+        # Only subscribed is a yes; every other status Pipedrive gives is a no, whatever the
+        # default (which is for people without any status: no marketing app).
         ("subscribed", True, True, "marketing_status"),
         ("subscribed", False, True, "marketing_status"),
         ("unsubscribed", True, False, "marketing_status"),
-        ("no_consent", True, True, "default_email_permission"),
-        ("no_consent", False, False, "default_email_permission"),
-        ("archived", True, True, "default_email_permission"),
-        ("archived", False, False, "default_email_permission"),
+        ("no_consent", True, False, "marketing_status"),
+        ("no_consent", False, False, "marketing_status"),
+        ("archived", True, False, "marketing_status"),
+        ("archived", False, False, "marketing_status"),
+        ("pending_double_opt_in", True, False, "marketing_status"),
         (None, True, True, "default_email_permission"),
+        (None, False, False, "default_email_permission"),
+        ("", True, True, "default_email_permission"),
         # Compared trimmed and lower-cased; the decision keeps the value as Pipedrive sent it.
         (" Subscribed", False, True, "marketing_status"),
         ("UNSUBSCRIBED ", True, False, "marketing_status"),
+        ("No_Consent", True, False, "marketing_status"),
     ],
 )
 def test_marketing_status_decides_new_people(cdp, status, default, expected, rule):
@@ -50,23 +56,31 @@ def test_marketing_status_decides_new_people(cdp, status, default, expected, rul
     assert (made[1, "sms"]["value"], made[1, "sms"]["rule"]) == (False, "sms_default")
 
 
-def test_absent_marketing_status_uses_the_default(duck):
+@pytest.mark.parametrize("default", [True, False])
+def test_absent_marketing_status_uses_the_default(cdp, default):
+    # Without Pipedrive's marketing app the tap's records have no marketing_status at all.
     record = person(1, "a@acme.io")
     del record["marketing_status"]
-    duck.run(persons(record), default_email_permission=False)
-    assert duck.rows("people")[0]["email_permission"] is False
+    cdp.run(persons(record), default_email_permission=default)
+    assert cdp.rows("people")[0]["email_permission"] is default
+    made = decisions(cdp)
+    assert (made[1, "email"]["rule"], made[1, "email"]["source_value"]) == (
+        "default_email_permission",
+        None,
+    )
 
 
 @pytest.mark.parametrize(
-    ("newsletter", "sms_ok", "email", "sms", "email_rule"),
+    ("newsletter", "sms_ok", "email", "sms", "email_rule", "sms_rule"),
     [
-        ("Yes", True, True, True, "email_permission_field"),
-        ("no", False, False, False, "email_permission_field"),
-        (None, None, False, False, "default_email_permission"),
-        (["Weekly", "Yes"], "true", True, True, "email_permission_field"),
+        ("Yes", True, True, True, "email_permission_field", "sms_permission_field"),
+        ("no", False, False, False, "email_permission_field", "sms_permission_field"),
+        # An empty field says nothing: the email default, and SMS's (no permission).
+        (None, None, False, False, "default_email_permission", "sms_default"),
+        (["Weekly", "Yes"], "true", True, True, "email_permission_field", "sms_permission_field"),
     ],
 )
-def test_mapped_permission_fields(cdp, newsletter, sms_ok, email, sms, email_rule):
+def test_mapped_permission_fields(cdp, newsletter, sms_ok, email, sms, email_rule, sms_rule):
     record = person(1, "a@acme.io", marketing_status="subscribed")
     record["custom_fields"] = {"newsletter": newsletter, "sms_ok": sms_ok}
     cdp.run(
@@ -81,7 +95,7 @@ def test_mapped_permission_fields(cdp, newsletter, sms_ok, email, sms, email_rul
     assert (row["email_permission"], row["sms_permission"]) == (email, sms)
     made = decisions(cdp)
     assert made[1, "email"]["rule"] == email_rule
-    assert made[1, "sms"]["rule"] == "sms_permission_field"
+    assert made[1, "sms"]["rule"] == sms_rule
 
 
 def test_existing_people_keep_their_permissions(cdp):
