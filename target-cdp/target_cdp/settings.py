@@ -122,8 +122,9 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
         "default_email_permission": _prop(
             "boolean",
             "Default email permission",
-            "`email_permission` of a new person whose marketing status (or permission field) "
-            "says neither yes nor no.",
+            "`email_permission` of a new person when Pipedrive gives no marketing status at all "
+            "(no marketing app) or `email_permission_field` is empty. `subscribed` is yes and "
+            "every other status no, whatever this says.",
             default=True,
         ),
         "suppress_unsubscribed_emails": _prop(
