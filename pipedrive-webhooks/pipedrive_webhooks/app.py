@@ -183,9 +183,8 @@ class Receiver:
             return await self._dead_letter(request, 400, str(exc), body, size)
         assert self.writer is not None
         try:
-            new = await asyncio.wait_for(
-                asyncio.shield(self.writer.write(event)), settings.ack_timeout
-            )
+            async with asyncio.timeout(settings.ack_timeout):
+                new = await self.writer.write(event)
         except (SpoolWriteError, TimeoutError):
             return _json_error(503, "the event could not be stored yet; retry later")
         if new and self.trigger is not None:

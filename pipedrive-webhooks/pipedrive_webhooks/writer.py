@@ -26,14 +26,16 @@ class SpoolWriteError(RuntimeError):
     """The spool could not commit a batch; its deliveries must not be acknowledged."""
 
 
-def _resolve(future: asyncio.Future[int], new: int) -> None:
-    if not future.done():
-        future.set_result(new)
+def _resolve(futures: list[asyncio.Future[int]], new: int) -> None:
+    for future in futures:
+        if not future.done():  # a request that timed out has cancelled its future
+            future.set_result(new)
 
 
-def _fail(future: asyncio.Future[int], error: BaseException) -> None:
-    if not future.done():
-        future.set_exception(error)
+def _fail(futures: list[asyncio.Future[int]], error: BaseException) -> None:
+    for future in futures:
+        if not future.done():
+            future.set_exception(error)
 
 
 class GroupCommitWriter:
@@ -104,9 +106,8 @@ class GroupCommitWriter:
                 self._spool.display_url,
                 type(exc).__name__,
             )
-            error = SpoolWriteError(type(exc).__name__)
-            for _, future in batch:
-                self._loop.call_soon_threadsafe(_fail, future, error)
+            futures = [future for _, future in batch]
+            self._loop.call_soon_threadsafe(_fail, futures, SpoolWriteError(type(exc).__name__))
             return
-        for _, future in batch:
-            self._loop.call_soon_threadsafe(_resolve, future, new)
+        # One wake-up of the event loop per batch, not per event.
+        self._loop.call_soon_threadsafe(_resolve, [future for _, future in batch], new)
