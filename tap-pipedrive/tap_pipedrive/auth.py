@@ -7,7 +7,8 @@ token response's ``api_domain`` (the company's own domain, e.g. ``https://acme.p
 is where the tap then sends its API calls, as Pipedrive asks OAuth apps to do. The token endpoint
 is retried like the API (``max_retries`` attempts, exponential waits from ``retry_base_delay``)
 on 5xx, 429, timeouts and dropped connections; only its 4xx answers mean the credentials are
-wrong.
+wrong. Its requests go through the same :class:`~tap_pipedrive.transport.GuardedSession` as the
+API's: a redirect to another host would resend the refresh token there.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import requests
 from singer_sdk.authenticators import APIKeyAuthenticator, OAuthAuthenticator
 
 from tap_pipedrive.errors import AuthenticationError, TokenEndpointError
+from tap_pipedrive.transport import GuardedSession, host_of, network_failure, redact_url
 
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL
 REFRESH_MARGIN_SECONDS = 60
@@ -48,7 +50,7 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         client_secret: str,
         refresh_token: str,
         token_url: str = DEFAULT_TOKEN_URL,
-        timeout: float = 60,
+        timeout: tuple[float, float] = (10.0, 60.0),
         max_tries: int = 6,
         retry_base_delay: float = 1.0,
     ) -> None:
@@ -63,6 +65,7 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         self.refresh_token = refresh_token
         self.api_domain: str | None = None
         self._timeout = timeout
+        self._session = GuardedSession()
         self._max_tries = max_tries
         self._retry_base_delay = retry_base_delay
 
@@ -99,14 +102,14 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
 
     def _post_once(self) -> requests.Response:
         try:
-            response = requests.post(
+            response = self._session.post(
                 self.auth_endpoint,
                 headers=self._oauth_headers,
                 data=self.oauth_request_payload,
                 timeout=self._timeout,
             )
         except requests.RequestException as exc:
-            raise _Unavailable(type(exc).__name__) from None
+            raise _Unavailable(network_failure(exc, *self._timeout)) from None
         if response.status_code >= 500 or response.status_code == TOO_MANY_REQUESTS:  # noqa: PLR2004
             raise _Unavailable(f"HTTP {response.status_code}")
         return response
@@ -134,7 +137,7 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
             return retrying()
         except _Unavailable as exc:
             msg = (
-                f"the OAuth token endpoint {self.auth_endpoint} failed on all "
+                f"the OAuth token endpoint {redact_url(self.auth_endpoint)} failed on all "
                 f"{self._max_tries} attempts ({exc}); Pipedrive may be down, try again later"
             )
             raise TokenEndpointError(msg) from None
@@ -156,8 +159,9 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         if response.status_code != 200 or not isinstance(body, dict) or "access_token" not in body:  # noqa: PLR2004
             reason = body.get("message") or body.get("error") if isinstance(body, dict) else None
             msg = (
-                f"the OAuth token endpoint rejected the refresh token "
-                f"(HTTP {response.status_code}{': ' + str(reason) if reason else ''}); "
+                "the OAuth token endpoint rejected the refresh token (HTTP "
+                f"{response.status_code} from {host_of(self.auth_endpoint)}"
+                f"{': ' + str(reason) if reason else ''}); "
                 "check client_id, client_secret and refresh_token"
             )
             raise AuthenticationError(msg)

@@ -1,8 +1,10 @@
-"""The command line: configuration, credential and API errors as one line and exit code 1."""
+"""The command line: configuration, credential and API errors as one line and exit code 1; a
+closed stdout (the target stopped reading) ends the tap without a word."""
 
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from typing import Any
 
@@ -11,6 +13,9 @@ from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, Retriabl
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_pipedrive.errors import BudgetExhausted, PipedriveError
+
+REPORTED_ERRORS = (PipedriveError, FatalAPIError, RetriableAPIError)
+"""What the command reports as one line (anything else is a bug: its traceback is shown)."""
 
 
 class PipedriveCommand(SingerCommand):
@@ -22,19 +27,32 @@ class PipedriveCommand(SingerCommand):
             return click.Command.invoke(self, ctx)
         except ConfigValidationError as exc:
             self._fail(str(exc.errors[0] if exc.errors else exc))
-        except (PipedriveError, FatalAPIError, RetriableAPIError) as exc:
+        except REPORTED_ERRORS as exc:
             self._fail(_describe(exc))
+        except BrokenPipeError:
+            _end_quietly()
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         """Also catch errors of option callbacks (``--discover`` runs in one)."""
         try:
             return super().main(*args, **kwargs)
-        except (PipedriveError, FatalAPIError, RetriableAPIError) as exc:
+        except REPORTED_ERRORS as exc:
             self._fail(_describe(exc))
+        except BrokenPipeError:
+            _end_quietly()
 
     def _fail(self, message: str) -> None:
         self.logger.error("tap-pipedrive: %s", message)
         sys.exit(1)
+
+
+def _end_quietly() -> None:
+    """The reader of stdout (the target) is gone: it has said why, and its reason must stay the
+    last thing the user reads. Exit 1 (the sync did not finish) without a word, and point
+    stdout at /dev/null so Python's final flush does not complain about the pipe either."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 def _describe(exc: BaseException) -> str:
@@ -52,7 +70,8 @@ class _ReportedElsewhere(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         active = sys.exc_info()[1]
         return not (
-            isinstance(active, PipedriveError) and record.msg.startswith("An unhandled error")
+            isinstance(active, (*REPORTED_ERRORS, BrokenPipeError))
+            and record.msg.startswith("An unhandled error")
         )
 
 

@@ -18,13 +18,12 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from importlib import resources
 from typing import TYPE_CHECKING, Any, ClassVar
-from urllib.parse import urlparse
 
 import backoff
 import requests
 import singer_sdk.singerlib as singer
 from singer_sdk import RESTStream
-from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
@@ -34,6 +33,7 @@ from tap_pipedrive.auth import PipedriveOAuthAuthenticator
 from tap_pipedrive.budget import token_cost
 from tap_pipedrive.custom_fields import CustomFieldSet
 from tap_pipedrive.errors import (
+    ApiUnreachableError,
     AuthenticationError,
     BudgetExhausted,
     RateLimited,
@@ -45,8 +45,9 @@ from tap_pipedrive.rate_limit import (
     daily_tokens_remaining,
     retry_after_seconds,
 )
-from tap_pipedrive.response import error_text, parse_payload, payload_of
+from tap_pipedrive.response import error_text, parse_payload, payload_of, unreadable_records
 from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
+from tap_pipedrive.transport import GuardedSession, network_failure, redact_url, request_label
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -57,6 +58,15 @@ if TYPE_CHECKING:
 # budget (Pipedrive does not always say so in a header): stop cleanly instead of hammering.
 MAX_RATE_LIMIT_WAITS = 5
 MAX_BACKOFF_SECONDS = 60.0
+# What the SDK retries: its own list, given here because the tap runs the backoff itself.
+RETRIED_FAILURES = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
 
 
 def load_schema(stream_name: str) -> dict[str, Any]:
@@ -135,9 +145,19 @@ class PipedriveStream(RESTStream[Any]):
         return self._pipedrive.authenticator
 
     @property
-    def timeout(self) -> int:
-        """``request_timeout`` seconds per HTTP request."""
-        return int(self.config.get("request_timeout", 120))
+    def timeout(self) -> tuple[float, float]:  # type: ignore[override] - requests takes a pair
+        """``(connect_timeout, request_timeout)``: seconds to connect, then to get an answer."""
+        return (
+            float(self.config.get("connect_timeout", 10)),
+            float(self.config.get("request_timeout", 120)),
+        )
+
+    @property
+    def requests_session(self) -> requests.Session:
+        """A session that refuses redirects carrying the credentials to another host."""
+        if not isinstance(self._requests_session, GuardedSession):
+            self._requests_session = GuardedSession()
+        return self._requests_session
 
     @property
     def page_size(self) -> int:
@@ -170,8 +190,10 @@ class PipedriveStream(RESTStream[Any]):
 
         Inner loop (per attempt): refuse to send past ``daily_token_budget``, wait for the burst
         window, send; on 429 wait for the window to reset and try again, and after
-        ``MAX_RATE_LIMIT_WAITS`` such waits treat the budget as spent. Outer (the SDK's backoff):
-        5xx, timeouts, dropped connections and unreadable bodies, with exponential waits.
+        ``MAX_RATE_LIMIT_WAITS`` such waits treat the budget as spent. Outer (backoff, as the
+        SDK's but logging one warning per retry): 5xx, timeouts, dropped connections and
+        unreadable bodies, with exponential waits. A failure that survives every attempt
+        leaves as :class:`ApiUnreachableError`, one line naming the host and ``api_url``.
         """
         budget = self._pipedrive.budget
         pacer = self._pipedrive.pacer
@@ -196,7 +218,60 @@ class PipedriveStream(RESTStream[Any]):
             )
             raise BudgetExhausted(msg)
 
-        return super().request_decorator(send)
+        retrying = backoff.on_exception(
+            self.backoff_wait_generator,
+            RETRIED_FAILURES,
+            max_tries=self.backoff_max_tries,
+            on_backoff=self.backoff_handler,
+            jitter=self.backoff_jitter,
+            logger=None,
+        )(send)
+
+        def send_or_explain(request: requests.PreparedRequest, context: Context | None) -> Any:
+            try:
+                return retrying(request, context)
+            except RETRIED_FAILURES as exc:
+                msg = (
+                    f"{self._where(request)} failed on all {self.backoff_max_tries()} "
+                    f"attempts: {self._failure(exc)}; {self._advice(exc)}"
+                )
+                raise ApiUnreachableError(msg) from None
+
+        return send_or_explain
+
+    def backoff_handler(self, details: Any) -> None:
+        """One warning per retry: the request, its host, what happened and the next wait."""
+        request = details["args"][0]
+        self.logger.warning(
+            "%s failed (%s); retrying in %.1f s (attempt %d of %d)",
+            self._where(request),
+            self._failure(details["exception"]),
+            details.get("wait") or 0.0,
+            details["tries"] + 1,
+            self.backoff_max_tries(),
+        )
+
+    @staticmethod
+    def _where(request: requests.PreparedRequest | requests.Response) -> str:
+        """``GET /api/v2/persons on api.pipedrive.com``: the request and its host, no query."""
+        return request_label(request.url or "")
+
+    def _failure(self, exc: BaseException) -> str:
+        if isinstance(exc, RetriableAPIError):
+            return str(exc)
+        connect, read = self.timeout
+        return network_failure(exc, connect, read)
+
+    def _advice(self, exc: BaseException) -> str:
+        """What to check: the address the tap used, or (it answered) Pipedrive's status."""
+        if isinstance(exc, RetriableAPIError):
+            return "Pipedrive may be down, try again later"
+        base = redact_url(self._pipedrive.api_base_url)
+        if self.config.get("api_url") or not isinstance(
+            self.authenticator, PipedriveOAuthAuthenticator
+        ):
+            return f"check api_url ({base}) or try again later"
+        return f"check the OAuth token's api_domain ({base}) or set api_url"
 
     def backoff_wait_generator(self) -> Any:
         """Exponential waits from ``retry_base_delay`` seconds, capped at a minute."""
@@ -212,7 +287,7 @@ class PipedriveStream(RESTStream[Any]):
         headers = response.headers
         self._pipedrive.pacer.observe(headers)
         status = response.status_code
-        path = urlparse(response.url).path
+        where = self._where(response)
         if status == 429:  # noqa: PLR2004
             daily = daily_tokens_remaining(headers)
             if daily is not None and daily < self._request_cost:
@@ -224,45 +299,51 @@ class PipedriveStream(RESTStream[Any]):
             wait = retry_after_seconds(headers)
             if wait > MAX_WAIT_SECONDS:
                 msg = (
-                    f"Pipedrive answered 429 for GET {path} and asked to wait {wait:.0f} s, "
+                    f"Pipedrive answered 429 for {where} and asked to wait {wait:.0f} s, "
                     "longer than a rate-limit window: the daily token budget is probably spent"
                 )
                 raise BudgetExhausted(msg)
-            raise RateLimited(f"429 Too Many Requests for GET {path}", wait)
+            raise RateLimited(f"429 Too Many Requests for {where}", wait)
         self._pipedrive.budget.charge(self.name, self._request_cost)
         if status == 401:  # noqa: PLR2004
-            self._handle_unauthorized(path)
+            self._handle_unauthorized(where)
         if status >= 500 or (status == 403 and parse_payload(response) is None):  # noqa: PLR2004
             # 5xx (incl. Cloudflare's 524) and Cloudflare's HTML 403 are transient.
-            msg = f"HTTP {status} from Pipedrive for GET {path}"
-            raise TransientResponseError(msg, response)
+            raise TransientResponseError(f"HTTP {status}", response)
         if status >= 400:  # noqa: PLR2004
-            msg = f"Pipedrive answered HTTP {status} for GET {path}: {error_text(response)}"
+            msg = f"Pipedrive answered HTTP {status} for {where}: {error_text(response)}"
             raise FatalAPIError(msg)
         payload = parse_payload(response)
         if payload is None:
-            msg = f"unreadable or empty JSON body from Pipedrive for GET {path} (HTTP {status})"
+            msg = f"an unreadable or empty JSON body (HTTP {status})"
             raise TransientResponseError(msg, response)
         if payload.get("success") is False:
-            msg = f"Pipedrive reported an error for GET {path}: {error_text(response)}"
+            msg = f"Pipedrive reported an error for {where}: {error_text(response)}"
             raise FatalAPIError(msg)
         if daily_tokens_remaining(headers) == 0:
             self._pipedrive.budget.exhaust("Pipedrive reports 0 daily tokens remaining")
 
-    def _handle_unauthorized(self, path: str) -> None:
+    def _handle_unauthorized(self, where: str) -> None:
         auth = self.authenticator
         if isinstance(auth, PipedriveOAuthAuthenticator) and not auth.is_token_fresh():
             auth.invalidate()  # expired or revoked early: refresh and retry once
-            msg = f"HTTP 401 for GET {path}; refreshing the OAuth access token"
-            raise TransientResponseError(msg)
+            raise TransientResponseError("HTTP 401; refreshing the OAuth access token")
         kind = (
             "OAuth access token" if isinstance(auth, PipedriveOAuthAuthenticator) else "api_token"
         )
-        msg = f"Pipedrive rejected the {kind} (HTTP 401 for GET {path}); check the credentials"
+        msg = f"Pipedrive rejected the {kind} (HTTP 401 for {where}); check the credentials"
         raise AuthenticationError(msg)
 
     def parse_response(self, response: requests.Response) -> Iterable[dict]:
-        """The ``data`` array of the (already parsed) payload."""
+        """The ``data`` array of the (already parsed) payload; a record that could not be
+        parsed is skipped with one warning naming it, and the page's other records are read."""
+        for skipped in unreadable_records(response):
+            self.logger.warning(
+                "Skipped record id %s of %s: %s; the page's other records were read",
+                "unknown" if skipped.record_id is None else skipped.record_id,
+                self._where(response),
+                skipped.reason,
+            )
         data = payload_of(response).get("data")
         if data is None:
             return []

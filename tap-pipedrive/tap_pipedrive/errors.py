@@ -25,6 +25,25 @@ class TokenEndpointError(PipedriveError):
     a Pipedrive outage, not a sign of wrong credentials."""
 
 
+class InvalidStateError(PipedriveError):
+    """The state given to the tap is not JSON, or not shaped like a Singer state."""
+
+
+class ApiUnreachableError(PipedriveError):
+    """A request failed on every attempt (no connection, no answer, dropped connections, 5xx):
+    the message names the host and the ``api_url`` it came from."""
+
+
+class RedirectRefusedError(PipedriveError):
+    """Pipedrive (or what answers at ``api_url``) redirected a request to another host, port or
+    scheme: following it would send the credentials there."""
+
+
+class PaginationLoopError(PipedriveError):
+    """The server handed out a page position (cursor or offset) it had already given: paging
+    on would never end."""
+
+
 class BudgetExhausted(PipedriveError):  # noqa: N818 - it is a condition, not a failure
     """The Pipedrive daily token budget, or the configured ``daily_token_budget``, is spent.
 

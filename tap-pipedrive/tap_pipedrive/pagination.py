@@ -16,6 +16,11 @@ so the first row returned must be that row again. If it is, the overlap is dropp
 row comes back instead, rows shifted, and the page is re-read from the start of that second,
 skipping what was already emitted. The cost is one overlapping row per page. An empty page with
 ``more_items_in_collection`` true (rows hidden from this user) is skipped by its ``next_start``.
+
+Both stop with :class:`~tap_pipedrive.errors.PaginationLoopError`, naming the endpoint, when the
+server would have them page without end: a cursor handed out twice (repeated, or two
+alternating), an offset position planned twice (other than the restart of a re-read), or the
+same rows served again for a later position (a server that ignores ``start``).
 """
 
 from __future__ import annotations
@@ -26,8 +31,18 @@ from typing import Any
 import requests
 from singer_sdk.pagination import BaseAPIPaginator
 
+from tap_pipedrive.errors import PaginationLoopError
 from tap_pipedrive.response import payload_of
 from tap_pipedrive.timestamps import to_rfc3339
+from tap_pipedrive.transport import request_label
+
+
+def _loop(response: requests.Response, what: str) -> PaginationLoopError:
+    return PaginationLoopError(
+        f"{request_label(response.url)} {what}, so paging would never end; the server (or a "
+        "proxy in front of it) is at fault: the run stops here, and the next one resumes from "
+        "the state written"
+    )
 
 
 class CursorPaginator(BaseAPIPaginator[str | None]):
@@ -36,15 +51,29 @@ class CursorPaginator(BaseAPIPaginator[str | None]):
     def __init__(self) -> None:
         """Start on the first page (no cursor)."""
         super().__init__(None)
+        self._cursors: set[str] = set()
 
     def get_next(self, response: requests.Response) -> str | None:
-        """The cursor of the next page, or None on the last page."""
-        additional = payload_of(response).get("additional_data") or {}
-        return additional.get("next_cursor") or None
+        """The cursor of the next page, or None on the last page.
+
+        Raises:
+            PaginationLoopError: if the cursor was handed out before in this list.
+        """
+        cursor = _next_cursor(response)
+        if cursor is not None:
+            if cursor in self._cursors:
+                raise _loop(response, "returned a next_cursor it had already given")
+            self._cursors.add(cursor)
+        return cursor
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """An empty page is the end only if it carries no cursor."""
-        return self.get_next(response) is not None
+        return _next_cursor(response) is not None
+
+
+def _next_cursor(response: requests.Response) -> str | None:
+    additional = payload_of(response).get("additional_data") or {}
+    return additional.get("next_cursor") or None
 
 
 def _key(record: Mapping[str, Any]) -> tuple[str, int]:
@@ -65,6 +94,8 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         self._next: tuple[str | None, int] | None = None
         self._reread = False
         self._skip = False
+        self._planned: set[tuple[str | None, int]] = set()
+        self._previous_page: tuple[tuple[str, int], ...] = ()
 
     def accept(self, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Return the records of this page that were not emitted before; plan the next page."""
@@ -107,7 +138,26 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         return self.has_more(response)
 
     def get_next(self, response: requests.Response) -> tuple[str | None, int] | None:
-        """The token planned by :meth:`accept`, or past an empty page to its ``next_start``."""
+        """The token planned by :meth:`accept`, or past an empty page to its ``next_start``.
+
+        Raises:
+            PaginationLoopError: if the position was planned before (other than a re-read's
+                restart), or the server sent the previous page's rows again for a later one.
+        """
+        token = self._next_token(response)
+        page = tuple(_key(row) for row in payload_of(response).get("data") or [])
+        same_rows = len(page) > 1 and page == self._previous_page and not self._reread
+        self._previous_page = page
+        if same_rows:
+            raise _loop(response, "sent the same rows again for a later start offset")
+        if self._reread:  # a re-read goes over positions again, legitimately
+            self._planned.clear()
+        elif token in self._planned:
+            raise _loop(response, f"brought paging back to a position it had reached ({token})")
+        self._planned.add(token)
+        return token
+
+    def _next_token(self, response: requests.Response) -> tuple[str | None, int] | None:
         if not self._skip:
             return self._next
         since, start = self.current_value

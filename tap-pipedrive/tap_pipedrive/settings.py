@@ -14,6 +14,7 @@ from singer_sdk import typing as th
 
 from tap_pipedrive.auth import DEFAULT_TOKEN_URL
 from tap_pipedrive.timestamps import parse_start_date
+from tap_pipedrive.transport import redact_url
 
 DEFAULT_API_URL = "https://api.pipedrive.com"
 OAUTH_SETTINGS = ("client_id", "client_secret", "refresh_token")
@@ -127,11 +128,24 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "connect_timeout",
+        th.NumberType(minimum=0.1),
+        default=10,
+        title="Connect timeout (seconds)",
+        description=(
+            "Seconds to wait for a connection to api_url's host before retrying (a wrong "
+            "api_url fails in seconds)."
+        ),
+    ),
+    th.Property(
         "request_timeout",
         th.IntegerType(minimum=1),
         default=120,
         title="Request timeout (seconds)",
-        description="Seconds to wait for one HTTP response before retrying it.",
+        description=(
+            "Seconds to wait for the answer to one HTTP request (once connected) before "
+            "retrying it."
+        ),
     ),
     th.Property(
         "max_retries",
@@ -208,11 +222,11 @@ def split_api_url(api_url: str) -> tuple[str, str]:
     Raises:
         ValueError: naming api_url, for a URL that is not http(s), a path that still names an
             API version or endpoint (``/api/v2/persons``), a query or a fragment. The message
-            never repeats a query or fragment (they may hold a token).
+            never repeats a query, a fragment or a ``user:password@`` (they may hold a secret).
     """
     parts = urlsplit(api_url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        shown = urlunsplit(parts._replace(query="", fragment=""))
+        shown = redact_url(urlunsplit(parts._replace(query="", fragment="")))
         msg = f"api_url {shown!r} must start with https://"
         raise ValueError(msg)
     if parts.query or parts.fragment:

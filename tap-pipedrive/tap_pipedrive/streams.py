@@ -488,7 +488,8 @@ class NotesStream(IncrementalStream):
         """``updated_since`` + ``start`` from the paginator, sorted by (update_time, id)."""
         since, start = next_page_token or (None, 0)
         params: dict[str, Any] = {
-            "limit": self.page_size,
+            # keyset paging overlaps one row per page, so a page must hold two
+            "limit": max(self.page_size, 2),
             "start": start,
             "sort": "update_time ASC, id ASC",
         }

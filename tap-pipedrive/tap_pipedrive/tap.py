@@ -5,6 +5,7 @@ and stops. Settings are in :mod:`tap_pipedrive.settings`, the command line in
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -34,7 +35,9 @@ from tap_pipedrive.settings import (
     secret_names,
     split_api_url,
 )
+from tap_pipedrive.state import check_state, read_state
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, STREAM_NAMES, FieldsStream
+from tap_pipedrive.transport import redact_url
 
 
 class TapPipedrive(Tap):
@@ -57,7 +60,10 @@ class TapPipedrive(Tap):
     config_jsonschema = CONFIG_JSONSCHEMA
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Create the tap; refuse a catalog that selects a stream the tap does not have."""
+        """Create the tap; refuse a state that is not shaped like one, and a catalog that selects
+        a stream the tap does not have."""
+        if isinstance(kwargs.get("state"), (dict, list)):
+            check_state(kwargs["state"])
         super().__init__(*args, **kwargs)
         self._field_streams: dict[str, FieldsStream] = {}
         if self.input_catalog is not None:
@@ -103,7 +109,10 @@ class TapPipedrive(Tap):
             client_secret=str(self.config["client_secret"]),
             refresh_token=str(self.config["refresh_token"]),
             token_url=str(self.config.get("oauth_token_url") or DEFAULT_TOKEN_URL),
-            timeout=float(self.config.get("request_timeout", 120)),
+            timeout=(
+                float(self.config.get("connect_timeout", 10)),
+                float(self.config.get("request_timeout", 120)),
+            ),
             max_tries=int(self.config.get("max_retries", 6)),
             retry_base_delay=float(self.config.get("retry_base_delay", 1.0)),
         )
@@ -128,7 +137,9 @@ class TapPipedrive(Tap):
         base, dropped = split_api_url(str(self.config.get("api_url") or DEFAULT_API_URL))
         if dropped:
             self.logger.warning(
-                "api_url ends in %s, which the tap adds itself: using %s", dropped, base
+                "api_url ends in %s, which the tap adds itself: using %s",
+                dropped,
+                redact_url(base),
             )
         return base
 
@@ -181,6 +192,10 @@ class TapPipedrive(Tap):
         except (PipedriveError, FatalAPIError, RetriableAPIError):
             self.write_final_state()
             raise
+        except BrokenPipeError:
+            # The target stopped reading (it failed and said why): say nothing after it.
+            logging.disable()
+            raise
         finally:
             metrics_log.log_token_usage(self.metrics_logger, self.logger, self.budget)
             select_patterns.warn_unmatched(self.logger, os.environ, self.input_catalog)
@@ -210,7 +225,9 @@ class TapPipedrive(Tap):
         cls.print_version(print_fn=cls.logger.info)
         tap = cls(
             config=config.config if config is not None else None,
-            state=None if state is None else json.loads(state.read()),
+            state=None
+            if state is None
+            else read_state(state.read(), f"the state file {state.name}"),
             catalog=None if catalog is None else json.loads(catalog.read()),
             parse_env_config=config.parse_env if config is not None else False,
             validate_config=True,

@@ -141,8 +141,9 @@ class FakeApi:
     """A scripted HTTP server for situations the spec allows but the sandbox never produces.
 
     ``routes`` maps a URL path to the answers for it, ``(status, body, headers)``, served in
-    order; the last one repeats. A dict body is sent as JSON, a str as HTML. Every request is
-    recorded as ``(method, path, query)``.
+    order; the last one repeats. A dict body is sent as JSON, a str as HTML, bytes as they are
+    (as JSON: a body no JSON encoder would write). Every request is recorded as
+    ``(method, path, query)``.
     """
 
     routes: dict[str, list[tuple[int, Any, dict[str, str]]]]
@@ -176,7 +177,10 @@ def fake_api(routes: dict[str, list[tuple[int, Any, dict[str, str]]]]) -> Iterat
             length = int(self.headers.get("Content-Length") or 0)
             self.rfile.read(length)
             status, body, headers = api.answer(method, self.path)
-            raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+            if isinstance(body, bytes):
+                raw = body
+            else:
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
             self.send_response(status)
             kind = "text/html" if isinstance(body, str) else "application/json"
             self.send_header("Content-Type", kind)

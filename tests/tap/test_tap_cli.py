@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import pytest
 from pipedrive_sandbox.testing import start_sandbox
-from tap_helpers import catalog_for, run_cli, run_tap, sandbox_config
+from tap_helpers import TAP_EXECUTABLE, catalog_for, run_cli, run_tap, sandbox_config
 
 SECRET = "tok-4f1c9e7d2b8a-do-not-print"
 CORE = ("persons", "organizations", "deals", "activities", "notes")
@@ -183,3 +184,66 @@ def test_oauth_refreshes_an_expired_access_token(tmp_path: Path) -> None:
         assert "OAuth token endpoint rejected the refresh token" in errors[0]
         assert "revoked" not in bad.stderr
         assert "sandbox-secret" not in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('{"bookmarks": {"persons": ', "is not JSON (Expecting value at line 1, column 27)"),
+        ("", "is empty"),
+        ("[]", "the state: [] is not of type 'object'"),
+        ('{"bookmarks": []}', "bookmarks: [] is not of type 'object'"),
+        ('{"bookmarks": {"persons": "2024-01-01"}}', "bookmarks.persons: '2024-01-01' is not of"),
+        (
+            '{"bookmarks": {"deals": {"partitions": [{"replication_key_value": "x"}]}}}',
+            "bookmarks.deals.partitions.0: 'context' is a required property",
+        ),
+        (
+            '{"bookmarks": {"persons": {"replication_key_value": "yesterday"}}}',
+            "bookmarks.persons.replication_key_value: 'yesterday' is not a date-time",
+        ),
+    ],
+)
+def test_a_corrupt_or_misshapen_state_file_is_one_line_naming_it(
+    secret_sandbox: Any, tmp_path: Path, text: str, expected: str
+) -> None:
+    state_file = tmp_path / "state.json"
+    state_file.write_text(text)
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox_config(secret_sandbox)))
+    result = subprocess.run(
+        [TAP_EXECUTABLE, "--config", str(config), "--state", str(state_file)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stdout == "", "nothing is synced from a state that cannot be used"
+    errors = _error_lines(result.stderr)
+    assert len(errors) == 1, result.stderr
+    assert f"the state file {state_file}" in errors[0]
+    assert expected in errors[0]
+    assert "fix it, or run without it to read everything again" in errors[0]
+
+
+def test_a_closed_stdout_ends_the_tap_without_a_word(secret_sandbox: Any, tmp_path: Path) -> None:
+    """The target failed and said why; the tap must not print tracebacks after that."""
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(sandbox_config(secret_sandbox, page_size=20)))
+    process = subprocess.Popen(
+        [TAP_EXECUTABLE, "--config", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    assert process.stdout.readline().startswith("{")
+    process.stdout.close()  # the target is gone
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 1
+    assert "Traceback" not in stderr
+    assert "BrokenPipe" not in stderr
+    assert "Exception ignored" not in stderr
+    assert _error_lines(stderr) == []
+    assert "Pipedrive API tokens spent by this run" not in stderr, "nothing after the target"

@@ -3,12 +3,14 @@ way), scripted on a local HTTP server."""
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from tap_helpers import catalog_for, fake_api, run_tap, sandbox_config, v2_page
+from tap_helpers import catalog_for, fake_api, run_cli, run_tap, sandbox_config, v2_page
 from tap_pipedrive.auth import PipedriveOAuthAuthenticator
 from tap_pipedrive.errors import AuthenticationError, TokenEndpointError
 
@@ -206,3 +208,129 @@ def test_an_api_url_the_user_set_wins_over_the_token_api_domain(shared_sandbox: 
         }
         run = run_tap(config, catalog=catalog)
     assert run.ids("pipelines"), "pipelines are read from the api_url that was set"
+
+
+def _page_with_unreadable_records(good: list[dict[str, Any]], cursor: str | None) -> bytes:
+    """A v2 page: the good records, then one record per kind of unreadable string."""
+    rows = [json.dumps(row).encode() for row in good]
+    rows += [
+        b'{"id": 12, "name": "Caf\xe9", "update_time": "2026-01-02T11:00:00Z"}',  # Latin-1
+        b'{"owner": {"id": 99}, "id": 13, "name": "\\ud83d", '  # half an emoji
+        b'"update_time": "2026-01-02T11:00:00Z"}',
+        b'{"id": 14, "name": ' + b"[" * 3000 + b"]" * 3000 + b"}",
+    ]
+    tail = json.dumps({"next_cursor": cursor}).encode()
+    return (
+        b'{"success": true, "data": [' + b", ".join(rows) + b'], "additional_data": ' + tail + b"}"
+    )
+
+
+def test_unreadable_records_are_skipped_and_the_rest_of_the_page_arrives(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    later = [{"id": 3, "name": "Cy", "update_time": "2026-01-03T10:00:00Z"}]
+    routes = {
+        "/api/v2/persons": [
+            (200, _page_with_unreadable_records(PERSONS, "c1"), {}),
+            (200, _page_with_unreadable_records(later, None), {}),
+        ]
+    }
+    with fake_api(routes) as api:
+        config = _config(api.url)
+        run = run_tap(config, catalog=catalog_for(config, {"persons"}))
+    assert run.ids("persons") == [1, 2, 3]
+    assert api.paths() == ["/api/v2/persons", "/api/v2/persons"], "not retried"
+    assert run.state["bookmarks"]["persons"]["replication_key_value"] == "2026-01-03T10:00:00Z"
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped")]
+    host = api.url.split("//")[1]
+    assert skipped[:3] == [
+        f"Skipped record id 12 of GET /api/v2/persons on {host}: a string is not valid UTF-8; "
+        "the page's other records were read",
+        f"Skipped record id 13 of GET /api/v2/persons on {host}: a string holds a lone UTF-16 "
+        "surrogate escape (\\ud800-\\udfff); the page's other records were read",
+        f"Skipped record id 14 of GET /api/v2/persons on {host}: it is nested deeper than 1024 "
+        "levels; the page's other records were read",
+    ]
+    assert len(skipped) == 6
+
+
+def test_an_unreadable_note_does_not_lose_its_neighbours() -> None:
+    """v1 notes page by offset: the skipped row must not make the next page skip a note."""
+    notes = [
+        {**NOTES[0], "id": 7, "update_time": "2026-01-03 10:00:00"},
+        {**NOTES[0], "id": 9, "update_time": "2026-01-03 10:00:02"},
+    ]
+    first = json.dumps(notes[0]).encode() + b', {"id": 8, "content": "\xff"}, '
+    first += json.dumps(notes[1]).encode()
+    more = {"start": 0, "limit": 3, "more_items_in_collection": True, "next_start": 3}
+    body = b'{"success": true, "data": [' + first + b'], "additional_data": '
+    body += json.dumps({"pagination": more}).encode() + b"}"
+    tenth = {**NOTES[0], "id": 10, "update_time": "2026-01-03 10:00:03"}
+    last = {"start": 2, "limit": 3, "more_items_in_collection": False}
+    second = {"success": True, "data": [notes[1], tenth], "additional_data": {"pagination": last}}
+    with fake_api({"/api/v1/notes": [(200, body, {}), (200, second, {})]}) as api:
+        config = _config(api.url, page_size=3)
+        run = run_tap(config, catalog=catalog_for(config, {"notes"}))
+    assert run.ids("notes") == [7, 9, 10]
+
+
+@pytest.mark.parametrize(
+    "cursors",
+    [["c1", "c1"], ["c1", "c2", "c1"]],
+    ids=["repeated", "alternating"],
+)
+def test_a_cursor_handed_out_twice_stops_the_run_naming_the_endpoint(
+    tmp_path: Path, cursors: list[str]
+) -> None:
+    pages = [
+        (200, v2_page([{**PERSONS[0], "id": n, "update_time": f"2026-01-0{n}T10:00:00Z"}], c), {})
+        for n, c in enumerate(cursors, start=1)
+    ]
+    with fake_api({"/api/v2/persons": pages}) as api:
+        config = _config(api.url)
+        run = run_cli(tmp_path, config, catalog=catalog_for(config, {"persons"}), timeout=60)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, run.stderr
+    host = api.url.split("//")[1]
+    assert f"GET /api/v2/persons on {host} returned a next_cursor it had already given" in errors[0]
+    assert len(api.paths()) == len(cursors)
+    assert run.ids("persons") == list(range(1, len(cursors) + 1))
+    bookmark = run.state["bookmarks"]["persons"]["replication_key_value"]
+    assert bookmark == run.records["persons"][-1]["update_time"]
+    assert not run.activated["persons"], "a list read to no end is never activated"
+
+
+def test_notes_paging_that_does_not_advance_stops_the_run(tmp_path: Path) -> None:
+    """A server that ignores ``start`` serves the same page whatever the offset."""
+    rows = [
+        {**NOTES[0], "id": 7, "update_time": "2026-01-03 10:00:00"},
+        {**NOTES[0], "id": 9, "update_time": "2026-01-03 10:00:02"},
+    ]
+    more = {"start": 0, "limit": 2, "more_items_in_collection": True, "next_start": 2}
+    page = {"success": True, "data": rows, "additional_data": {"pagination": more}}
+    with fake_api({"/api/v1/notes": [(200, page, {})]}) as api:
+        config = _config(api.url, page_size=2)
+        run = run_cli(tmp_path, config, catalog=catalog_for(config, {"notes"}), timeout=60)
+    assert run.returncode == 1
+    errors = [line for line in run.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(errors) == 1, run.stderr
+    assert f"GET /api/v1/notes on {api.url.split('//')[1]} sent the same rows again" in errors[0]
+    assert len(api.paths()) <= 3
+    assert run.ids("notes") == [7, 9]
+
+
+def test_notes_pages_hold_two_rows_even_at_page_size_1() -> None:
+    """Keyset paging overlaps one row per page: with one row a page it would never move."""
+    rows = [{**NOTES[0], "id": n, "update_time": f"2026-01-03 10:00:0{n}"} for n in (1, 2, 3)]
+    more = {"start": 0, "limit": 2, "more_items_in_collection": True}
+    last = {"start": 1, "limit": 2, "more_items_in_collection": False}
+    pages = [
+        (200, {"success": True, "data": rows[:2], "additional_data": {"pagination": more}}, {}),
+        (200, {"success": True, "data": rows[1:], "additional_data": {"pagination": last}}, {}),
+    ]
+    with fake_api({"/api/v1/notes": pages}) as api:
+        config = _config(api.url, page_size=1)
+        run = run_tap(config, catalog=catalog_for(config, {"notes"}))
+    assert run.ids("notes") == [1, 2, 3]
+    assert [q["limit"] for _, _, q in api.requests] == ["2", "2"]

@@ -1,0 +1,110 @@
+"""The HTTP session every Pipedrive call goes through, and network failures told in words.
+
+* **Credentials stay on their host.** requests follows redirects and, when one leads to another
+  host, strips only the ``Authorization`` header: the ``x-api-token`` header would go along, and
+  a 307/308 to the OAuth token endpoint would resend the refresh token in its body.
+  :class:`GuardedSession` refuses, before anything is sent, every redirect after which requests
+  itself would drop credentials: another host, another port, or another scheme (https to http
+  included); only http to https on the default ports is followed, as requests allows.
+* **Timeouts.** A connection gets ``connect_timeout`` seconds, an answer ``request_timeout``:
+  a wrong ``api_url`` fails in seconds instead of waiting out a long read timeout per attempt.
+* **Words.** requests reports a network failure as a nest of urllib3 exceptions whose text is
+  several lines of pool internals; :func:`network_failure` says what happened in a phrase.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import requests
+from urllib3.exceptions import NameResolutionError
+
+from tap_pipedrive.errors import RedirectRefusedError
+
+
+def host_of(url: str) -> str:
+    """``host[:port]`` of a URL, without any ``user:password@``."""
+    return urlsplit(url).netloc.rpartition("@")[2]
+
+
+def redact_url(url: str) -> str:
+    """The URL with ``user:password@`` replaced by ``***@`` (safe to print)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + host_of(url)).geturl()
+
+
+def request_label(url: str, method: str = "GET") -> str:
+    """``GET /api/v2/persons on api.pipedrive.com``: a request in errors, without its query."""
+    return f"{method} {urlsplit(url).path} on {host_of(url)}"
+
+
+class GuardedSession(requests.Session):
+    """A session that never follows a redirect which would carry credentials elsewhere."""
+
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
+        """Refuse the redirect (before it is sent) if requests would strip credentials for it.
+
+        Raises:
+            RedirectRefusedError: naming both hosts; never a credential or a query.
+        """
+        old_url = response.request.url or ""
+        new_url = prepared_request.url or ""
+        if self.should_strip_auth(old_url, new_url):
+            new = urlsplit(new_url)
+            msg = (
+                f"{request_label(old_url, response.request.method or 'GET')} was redirected "
+                f"(HTTP {response.status_code}) to {new.scheme}://{host_of(new_url)}{new.path}; "
+                "the tap does not send credentials to another host, port or scheme: set "
+                "api_url (or oauth_token_url) to the address that answers"
+            )
+            raise RedirectRefusedError(msg)
+        super().rebuild_auth(prepared_request, response)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps (urllib3 nests the OS error several levels)."""
+    pending: list[BaseException] = [exc]
+    seen: list[BaseException] = []
+    while pending:
+        current = pending.pop()
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        yield current
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        nested += list(current.args)
+        pending += [item for item in nested if isinstance(item, BaseException)]
+
+
+def network_failure(exc: BaseException, connect_timeout: float, read_timeout: float) -> str:
+    """What went wrong on the network, in a phrase (no URL, no credential)."""
+    causes = list(_causes(exc))
+    phrases: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
+        ((NameResolutionError, socket.gaierror), "the host name does not resolve (DNS)"),
+        ((ConnectionRefusedError,), "connection refused (nothing listens on that port)"),
+        (
+            (requests.exceptions.ConnectTimeout,),
+            f"no connection within {connect_timeout:g} s (connect_timeout)",
+        ),
+        (
+            (requests.exceptions.ReadTimeout, TimeoutError),
+            f"no answer within {read_timeout:g} s (request_timeout)",
+        ),
+        ((ssl.SSLCertVerificationError,), "its TLS certificate was refused"),
+        ((ssl.SSLError,), "the TLS handshake failed (is it an https server?)"),
+        (
+            (ConnectionError, requests.exceptions.ChunkedEncodingError),
+            "the connection was dropped before a complete answer",
+        ),
+    )
+    for kinds, phrase in phrases:
+        if any(isinstance(cause, kinds) for cause in causes):
+            return phrase
+    return type(exc).__name__
