@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PACKAGES := pipedrive-sandbox tap-pipedrive target-cdp
+PACKAGES := pipedrive-sandbox tap-pipedrive target-cdp pipedrive-webhooks
 
 .PHONY: install demo test lint format bench clean
 
@@ -15,6 +15,7 @@ $(BIN)/uv:
 $(VENV)/.installed: $(BIN)/uv requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python \
 		-e ./pipedrive-sandbox -e ./tap-pipedrive -e ./target-cdp \
+		-e ./pipedrive-webhooks \
 		-r requirements-dev.txt
 	touch $@
 

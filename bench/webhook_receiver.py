@@ -210,6 +210,9 @@ def main() -> None:
         spool = Spool(spool_url)
         stored = spool.count_after(0)
         spool.close()
+        if args.pg_url:
+            with psycopg.connect(args.pg_url, autocommit=True) as conn:
+                conn.execute(f'DROP DATABASE "{spool_url.rsplit("/", 1)[1]}" WITH (FORCE)')
 
     engine = "PostgreSQL" if args.pg_url else "SQLite (WAL, synchronous=FULL)"
     print(f"spool: {engine}; {args.connections} keep-alive connections; {os.cpu_count()} CPUs")
