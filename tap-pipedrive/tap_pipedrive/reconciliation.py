@@ -12,7 +12,8 @@ The pass state lives in the stream's bookmark, so a pass interrupted by the toke
 crash resumes next run from its bookmark with the same version:
 
 ``table_version``
-    the version of the last completed pass (carried by incremental records);
+    the version of the last completed pass (carried by incremental records), or of a pass
+    dropped since (:func:`forgo`);
 ``reconciliation``
     ``{"version": V, "started_at": ..., "changes_since": ...}`` while a pass is in progress;
     ``changes_since`` keeps the incremental bookmark from before the pass, so that changelog
@@ -113,8 +114,12 @@ def complete_pass(stream_state: dict[str, Any], partition_states: Iterable[dict[
 def forgo(stream_state: dict[str, Any], partition_states: Iterable[dict[str, Any]]) -> None:
     """This run's records are not the whole list: drop a pass in progress (its version would
     miss what this run leaves out) and the date of the last one, so that the first complete
-    run reconciles at once. Bookmarks stay: the incremental sync goes on without a gap."""
-    stream_state.pop(IN_PROGRESS, None)
+    run reconciles at once. The dropped version stays the floor of the next (versions never
+    repeat). Bookmarks stay: the incremental sync goes on without a gap."""
+    dropped = stream_state.pop(IN_PROGRESS, None)
+    if dropped is not None:
+        previous = stream_state.get(TABLE_VERSION) or 0
+        stream_state[TABLE_VERSION] = max(previous, int(dropped["version"]))
     stream_state.pop(LAST_RECONCILED_AT, None)
     for state in partition_states:
         state.pop(RECONCILED_VERSION, None)

@@ -219,6 +219,16 @@ def test_forgo_drops_the_pass_and_makes_the_next_complete_run_reconcile() -> Non
     live: dict[str, Any] = {"replication_key_value": "2026-01-03T00:00:00Z"}
     archived: dict[str, Any] = {reconciliation.RECONCILED_VERSION: 200}
     reconciliation.forgo(state, [live, archived])
-    assert state == {reconciliation.TABLE_VERSION: 100}
+    assert state == {reconciliation.TABLE_VERSION: 200}  # the next pass gets a later version
     assert live == {"replication_key_value": "2026-01-03T00:00:00Z"}  # no gap, no re-read
     assert archived == {}
+
+
+def test_dropping_update_time_keeps_the_bookmark_and_the_pass(shared_sandbox: Any) -> None:
+    config = sandbox_config(shared_sandbox, stream_maps={"persons": {"update_time": "__NULL__"}})
+    run = run_tap(config, catalog=catalog_for(config, {"persons"}))
+    assert "update_time" not in run.records["persons"][0]
+    assert run.activated["persons"]  # every record still reaches the target under its id
+    live = shared_sandbox.control.dataset("persons", include_deleted=False)
+    times = [p["update_time"] for p in live]
+    assert run.state["bookmarks"]["persons"]["replication_key_value"] == max(times)
