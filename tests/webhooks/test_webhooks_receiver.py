@@ -161,3 +161,16 @@ def test_no_credential_reaches_the_logs_or_the_spool(
         dump = "\n".join(conn.connection.driver_connection.iterdump())
     assert PASSWORD not in dump
     assert USER + ":" not in dump
+
+
+@pytest.mark.postgres
+def test_a_postgresql_spool_receives_and_deduplicates(make_pg_database) -> None:
+    spool = Spool(make_pg_database())
+    settings = ReceiverSettings(spool_url="unused", auth_user=USER, auth_password=PASSWORD)
+    with TestClient(create_app(settings, spool)) as client:
+        for event_id in ("ev-1", "ev-2", "ev-1"):
+            assert client.post("/", json=delivery(event_id), headers=basic()).status_code == 200
+        assert client.post("/", content=b"[]", headers=basic()).status_code == 400
+    assert [e.event_id for e in spool.read_after(0)] == ["ev-1", "ev-2"]
+    assert spool.status().dead_letters == 1
+    spool.close()
