@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import ssl
 from collections.abc import Iterator
@@ -24,6 +25,9 @@ from urllib3.exceptions import NameResolutionError
 
 from tap_pipedrive.errors import RedirectRefusedError
 
+# An optional scheme, then everything up to the first "@" before the path: the credentials.
+_USERINFO = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*://)?[^/@]*@")
+
 
 def host_of(url: str) -> str:
     """``host[:port]`` of a URL, without any ``user:password@``."""
@@ -31,11 +35,9 @@ def host_of(url: str) -> str:
 
 
 def redact_url(url: str) -> str:
-    """The URL with ``user:password@`` replaced by ``***@`` (safe to print)."""
-    parts = urlsplit(url)
-    if "@" not in parts.netloc:
-        return url
-    return parts._replace(netloc="***@" + host_of(url)).geturl()
+    """The URL with ``user:password@`` replaced by ``***@`` (safe to print), also when it is too
+    malformed to parse (``user:pass@host`` without a scheme)."""
+    return _USERINFO.sub(r"\1***@", url, count=1)
 
 
 def request_label(url: str, method: str = "GET") -> str:

@@ -76,6 +76,10 @@ def test_wrong_token_in_discovery_is_one_line(secret_sandbox: Any, tmp_path: Pat
             {"api_url": f"https://acme.pipedrive.com/v1?api_token={SECRET}"},
             "api_url must not have a query or fragment",
         ),
+        (
+            {"api_url": f"ftp://gw:{SECRET}@gw.internal"},
+            "api_url 'ftp://***@gw.internal' must start with https://",
+        ),
     ],
 )
 def test_bad_settings_are_one_line(

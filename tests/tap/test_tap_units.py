@@ -17,6 +17,7 @@ from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names, s
 from tap_pipedrive.errors import BudgetExhausted
 from tap_pipedrive.settings import split_api_url
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, ActivityFieldsStream
+from tap_pipedrive.tap import TapPipedrive
 from tap_pipedrive.timestamps import parse_start_date, to_api_param, to_rfc3339
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -192,3 +193,33 @@ def test_api_url_keeps_a_gateway_prefix_and_drops_a_pasted_api_path(
     api_url: str, base: str, dropped: str
 ) -> None:
     assert split_api_url(api_url) == (base, dropped)
+
+
+@pytest.mark.parametrize(
+    "api_url",
+    [
+        "ftp://gw:hunter2@gw.internal/pipedrive",
+        "gw:hunter2@gw.internal",
+        "https://gw:hunter2@gw.internal/api/v2/persons",
+    ],
+)
+def test_api_url_errors_never_show_its_password(api_url: str) -> None:
+    with pytest.raises(ValueError, match="api_url") as refused:
+        split_api_url(api_url)
+    assert "hunter2" not in str(refused.value)
+
+
+def test_the_pasted_path_warning_never_shows_the_api_url_password(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    config = {
+        "api_token": "t",
+        "api_url": "https://gw:hunter2@gw.internal/pipedrive/api/v1",
+        "include_custom_fields": False,
+    }
+    tap = TapPipedrive(config=config)
+    assert tap.api_base_url == "https://gw:hunter2@gw.internal/pipedrive"
+    warnings = [r.getMessage() for r in caplog.records if "api_url ends in" in r.getMessage()]
+    assert warnings == [
+        "api_url ends in /api/v1, which the tap adds itself: using https://***@gw.internal/pipedrive"
+    ]
