@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psycopg
 import pytest
+import sqlalchemy as sa
 from target_messages import VERSION, activate, lines, person, record, schema, state, ts
 
 PAUSED_TARGET = Path(__file__).with_name("paused_target.py")
@@ -91,6 +92,14 @@ def assert_stopped(code: int, stderr: str, signum: int) -> None:
     assert code == 128 + signum, stderr
     assert len(stopped_lines(stderr, signum)) == 1, stderr
     assert "Traceback" not in stderr
+
+
+def people_committed(cdp) -> int:
+    """People stored so far (0 before the target has created its schema)."""
+    try:
+        return cdp.query("select count(*) as n from {s}.people")[0]["n"]
+    except sa.exc.ProgrammingError:
+        return 0
 
 
 def linked_ids(cdp) -> list[int]:
@@ -232,3 +241,30 @@ def test_a_signal_while_waiting_on_postgresql_cancels_the_statement(make_pg_cdp,
         "succeeded",
         "aborted",
     ]
+
+
+@pytest.mark.postgres
+def test_a_signal_while_waiting_for_input_stops_without_state(make_pg_cdp, tmp_path):
+    """The usual case: the tap is slow or stalled, the orchestrator cancels the pipeline."""
+    cdp = make_pg_cdp()
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps(cdp.config(batch_size_rows=2)))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "target_cdp", "--config", str(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    process.stdin.write(lines(persons_in_pairs()[:4]))  # persons 1-2 (a full batch) and a STATE
+    process.stdin.flush()
+    deadline = time.monotonic() + 120
+    while people_committed(cdp) < 2:
+        assert process.poll() is None, process.stderr.read()
+        assert time.monotonic() < deadline, "target-cdp never committed the first batch"
+        time.sleep(0.05)
+    process.send_signal(signal.SIGTERM)  # the target now waits for more input
+    out, err = process.communicate(timeout=60)
+    assert_stopped(process.returncode, err, signal.SIGTERM)
+    assert out == ""
+    assert [r["status"] for r in cdp.rows("sync_runs")] == ["aborted"]
