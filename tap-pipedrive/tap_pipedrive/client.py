@@ -47,7 +47,13 @@ from tap_pipedrive.rate_limit import (
 )
 from tap_pipedrive.response import error_text, parse_payload, payload_of, unreadable_records
 from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
-from tap_pipedrive.transport import GuardedSession, network_failure, redact_url, request_label
+from tap_pipedrive.transport import (
+    GuardedSession,
+    is_wrong_address,
+    network_failure,
+    redact_url,
+    request_label,
+)
 
 if TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -192,8 +198,10 @@ class PipedriveStream(RESTStream[Any]):
         window, send; on 429 wait for the window to reset and try again, and after
         ``MAX_RATE_LIMIT_WAITS`` such waits treat the budget as spent. Outer (backoff, as the
         SDK's but logging one warning per retry): 5xx, timeouts, dropped connections and
-        unreadable bodies, with exponential waits. A failure that survives every attempt
-        leaves as :class:`ApiUnreachableError`, one line naming the host and ``api_url``.
+        unreadable bodies, with exponential waits; not a refused connection or a host name that
+        does not exist (the address is wrong, waiting will not help). A failure that survives
+        every attempt leaves as :class:`ApiUnreachableError`, one line naming the host and
+        ``api_url``.
         """
         budget = self._pipedrive.budget
         pacer = self._pipedrive.pacer
@@ -223,6 +231,7 @@ class PipedriveStream(RESTStream[Any]):
             RETRIED_FAILURES,
             max_tries=self.backoff_max_tries,
             on_backoff=self.backoff_handler,
+            giveup=is_wrong_address,
             jitter=self.backoff_jitter,
             logger=None,
         )(send)
@@ -231,9 +240,11 @@ class PipedriveStream(RESTStream[Any]):
             try:
                 return retrying(request, context)
             except RETRIED_FAILURES as exc:
+                tries = self.backoff_max_tries()
+                attempts = "" if is_wrong_address(exc) else f" on all {tries} attempts"
                 msg = (
-                    f"{self._where(request)} failed on all {self.backoff_max_tries()} "
-                    f"attempts: {self._failure(exc)}; {self._advice(exc)}"
+                    f"{self._where(request)} failed{attempts}: "
+                    f"{self._failure(exc)}; {self._advice(exc)}"
                 )
                 raise ApiUnreachableError(msg) from None
 
@@ -270,7 +281,8 @@ class PipedriveStream(RESTStream[Any]):
         if self.config.get("api_url") or not isinstance(
             self.authenticator, PipedriveOAuthAuthenticator
         ):
-            return f"check api_url ({base}) or try again later"
+            later = "" if is_wrong_address(exc) else " or try again later"
+            return f"check api_url ({base}){later}"
         return f"check the OAuth token's api_domain ({base}) or set api_url"
 
     def backoff_wait_generator(self) -> Any:

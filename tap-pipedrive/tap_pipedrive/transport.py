@@ -8,6 +8,9 @@
   included); only http to https on the default ports is followed, as requests allows.
 * **Timeouts.** A connection gets ``connect_timeout`` seconds, an answer ``request_timeout``:
   a wrong ``api_url`` fails in seconds instead of waiting out a long read timeout per attempt.
+* **Wrong addresses fail at once.** A refused connection or a host name that does not exist
+  is not retried (:func:`is_wrong_address`): the address is wrong, and a minute of backoff
+  would only delay saying so. Timeouts and dropped connections are retried.
 * **Words.** requests reports a network failure as a nest of urllib3 exceptions whose text is
   several lines of pool internals; :func:`network_failure` says what happened in a phrase.
 """
@@ -83,6 +86,17 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
         nested += list(current.args)
         pending += [item for item in nested if isinstance(item, BaseException)]
+
+
+def is_wrong_address(exc: BaseException) -> bool:
+    """Whether a failure says the address itself is wrong (nothing listens on the port, the
+    host name does not exist): no retry will change that, unlike a timeout or a dropped
+    connection."""
+    return any(
+        isinstance(cause, ConnectionRefusedError)
+        or (isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME)
+        for cause in _causes(exc)
+    )
 
 
 def network_failure(exc: BaseException, connect_timeout: float, read_timeout: float) -> str:

@@ -122,9 +122,11 @@ def test_nothing_listening_at_api_url_is_one_line_naming_it(
     assert run.returncode == 1
     errors = _error_lines(run.stderr)
     assert len(errors) == 1, run.stderr
-    assert f"on 127.0.0.1:{port} failed on all 2 attempts" in errors[0]
-    assert "connection refused" in errors[0]
-    assert f"check api_url (http://***@127.0.0.1:{port}/pipedrive)" in errors[0]
+    assert (
+        f"GET /pipedrive/api/v2/pipelines on 127.0.0.1:{port} failed: connection refused "
+        f"(nothing listens on that port); check api_url (http://***@127.0.0.1:{port}/pipedrive)"
+    ) in errors[0]
+    assert "retrying" not in run.stderr, "a wrong address is not retried for a minute"
     assert run.state["bookmarks"]["persons"] == STATE["bookmarks"]["persons"], "kept as given"
     assert len(run.stderr.splitlines()) < 30, run.stderr
     assert PASSWORD not in run.stderr
@@ -173,8 +175,10 @@ def test_an_unresolvable_host_is_named(tmp_path: Path, catalog: dict[str, Any]) 
     assert run.returncode == 1
     errors = _error_lines(run.stderr)
     assert len(errors) == 1, run.stderr
-    assert "on acme.pipedrive.invalid failed on all 2 attempts" in errors[0]
-    assert "does not resolve" in errors[0]
+    assert (
+        "GET /api/v2/pipelines on acme.pipedrive.invalid failed: the host name does not "
+        "resolve (DNS); check api_url (https://acme.pipedrive.invalid)"
+    ) in errors[0]
 
 
 @pytest.mark.parametrize(
