@@ -27,16 +27,18 @@ class MeltanoError(AssertionError):
 
 @dataclass
 class MeltanoProject:
-    """The repository's meltano.yml, run in one environment with a private system database."""
+    """The repository's meltano.yml, run in one environment (None: the default one, as a user
+    typing no --environment) with a private system database."""
 
-    environment: str
+    environment: str | None
     work_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     root: Path = ROOT
 
     def run(self, *args: str, extra_env: dict[str, str] | None = None) -> str:
         """Run ``meltano --environment <env> <args>``; return its output or raise."""
-        command = [str(BIN / "meltano"), "--environment", self.environment, *args]
+        chosen = ["--environment", self.environment] if self.environment else []
+        command = [str(BIN / "meltano"), *chosen, *args]
         env = {
             **os.environ,
             "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
