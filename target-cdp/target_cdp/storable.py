@@ -32,19 +32,50 @@ SHOWN = 100
 
 
 def problem(record: dict) -> str | None:
-    """Why the record cannot be stored, naming the first field at fault (None when it can)."""
-    reason = _check_items(record, "", "", 0)
-    if reason:
-        return reason
-    size = len(orjson.dumps(record, default=_number))
+    """Why the record cannot be stored, naming the first field at fault (None when it can).
+
+    Fast for the usual record: orjson refuses lone surrogates, integers beyond 64 bits and deep
+    nesting by itself, and ``_plain`` looks at numbers and depth only; the field at fault is
+    searched for when one of them finds something.
+    """
+    try:
+        size = len(_json(record))
+    except TypeError:  # orjson.JSONEncodeError
+        size = None
+    if size is None or not _plain(record, 1):
+        reason = _check_items(record, "", "", 0)
+        if reason:
+            return reason
+        size = len(_json(record))
     if size <= MAX_RECORD_BYTES:
         return None
-    sizes = {key: len(orjson.dumps(value, default=_number)) for key, value in record.items()}
+    sizes = {key: len(_json(value)) for key, value in record.items()}
     largest = max(sizes, key=sizes.__getitem__)
     return (
         f"{largest} is too large to store: the record is {size:,} bytes as JSON "
         f"({sizes[largest]:,} of them in {largest}), at most {MAX_RECORD_BYTES:,}"
     )
+
+
+def _plain(container: dict | list, depth: int) -> bool:
+    """Whether the numbers and nesting in the container are surely fine (text is not checked)."""
+    if depth > MAX_DEPTH:
+        return False
+    for value in container.values() if type(container) is dict else container:
+        kind = type(value)
+        if kind is int:
+            fine = INT64_MIN <= value <= INT64_MAX
+        elif kind is dict or kind is list:
+            fine = _plain(value, depth + 1)
+        elif kind is float:
+            fine = math.isfinite(value)
+        elif kind is decimal.Decimal:
+            fine = value.is_finite() and math.isfinite(value)
+        else:  # anything but text, booleans and null is looked at closely
+            fine = kind is str or kind is bool or value is None
+        if not fine:
+            return False
+    return True
 
 
 def _check_items(container: dict | list, field: str, path: str, depth: int) -> str | None:
@@ -114,10 +145,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= SHOWN else f"{text[:SHOWN]}... ({len(text):,} characters)"
 
 
+def _json(value: Any) -> bytes:
+    """The value as JSON, to measure it (any value a stream map may make is written somehow)."""
+    return orjson.dumps(value, default=_number, option=orjson.OPT_NON_STR_KEYS)
+
+
 def _number(value: Any) -> Any:
-    if isinstance(value, decimal.Decimal):
-        return float(value)
-    raise TypeError(type(value).__name__)
+    return float(value) if isinstance(value, decimal.Decimal) else str(value)
 
 
 def escaped(record: Any) -> Any:
@@ -158,15 +192,16 @@ def _escape(value: Any, depth: int, *, cut: bool) -> Any:
 
 
 def _escape_number(value: float | decimal.Decimal) -> Any:
-    if isinstance(value, decimal.Decimal) and value.is_finite():
+    """A number as JSON holds it; what JSON has no number for, as its text (``NaN``)."""
+    if isinstance(value, decimal.Decimal):
+        if not value.is_finite():
+            return str(value)
         if value == value.to_integral_value() and INT64_MIN <= value <= INT64_MAX:
             return int(value)
         return float(value) if math.isfinite(float(value)) else str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    return value
+    if math.isfinite(value):
+        return value
+    return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
 
 
 def _json_text(value: Any) -> str:

@@ -8,6 +8,8 @@ the same input neither fails nor stores anything twice.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import subprocess
@@ -15,6 +17,7 @@ import sys
 from typing import Any
 
 import pytest
+from target_cdp.target import TargetCDP
 from target_database import CDP
 from target_messages import (
     deal,
@@ -265,3 +268,27 @@ def test_invalid_utf8_input_is_rejected_per_record_whatever_the_locale(tmp_path)
     [rejected] = cdp.rows("rejected_records")
     assert rejected["reason"] == "name is not valid UTF-8 text: 'M\\udcfcller'"
     assert rejected["raw_record"]["name"] == "M\\udcfcller"
+
+
+@pytest.mark.parametrize(
+    ("literal", "reason"),
+    [
+        ("1e400", "probability is too large a number to store: Decimal('1E+400')"),
+        ("-Infinity", "probability is not a finite number: -inf"),
+    ],
+)
+def test_number_literals_no_database_holds_are_rejected(cdp, literal, reason):
+    text = "".join(
+        json.dumps(message).replace('"LITERAL"', literal) + "\n"
+        for message in [
+            loose("deals", ("probability",)),
+            record("deals", deal(1)),
+            record("deals", deal(2, probability="LITERAL")),
+        ]
+    )
+    with contextlib.redirect_stdout(io.StringIO()):
+        TargetCDP(config=cdp.config()).listen(io.StringIO(text))
+    assert stored_ids(cdp, "deals") == [1]
+    [rejected] = cdp.rows("rejected_records")
+    assert rejected["reason"] == reason
+    assert rejected["raw_record"]["probability"] == literal.replace("1e400", "1E+400")
