@@ -16,7 +16,8 @@ from typing import Any
 
 import orjson
 
-MAX_EVENT_ID_LENGTH = 200
+MAX_EVENT_ID_LENGTH = 200  # meta.id and meta.entity_id (Pipedrive's are ids and UUIDs)
+MAX_WORD_LENGTH = 64  # meta.action, meta.entity, meta.timestamp
 
 
 class MalformedPayloadError(ValueError):
@@ -36,6 +37,15 @@ class WebhookEvent:
     body: bytes
 
 
+def _bounded(name: str, text: str, limit: int) -> str:
+    # The spool's columns have these lengths (PostgreSQL enforces them): a longer value must be
+    # refused here, alone, not fail the commit of every event batched with it.
+    if len(text) > limit:
+        msg = f"meta.{name} is longer than {limit} characters"
+        raise MalformedPayloadError(msg)
+    return text
+
+
 def _text_id(meta: dict[str, Any], name: str) -> str:
     value = meta.get(name)
     if isinstance(value, bool) or not isinstance(value, str | int):
@@ -45,7 +55,7 @@ def _text_id(meta: dict[str, Any], name: str) -> str:
     if not text:
         msg = f"meta.{name} is empty"
         raise MalformedPayloadError(msg)
-    return text
+    return _bounded(name, text, MAX_EVENT_ID_LENGTH)
 
 
 def _word(meta: dict[str, Any], name: str) -> str:
@@ -53,7 +63,7 @@ def _word(meta: dict[str, Any], name: str) -> str:
     if not isinstance(value, str) or not value.strip():
         msg = f"meta.{name} must be a non-empty string"
         raise MalformedPayloadError(msg)
-    return value.strip()
+    return _bounded(name, value.strip(), MAX_WORD_LENGTH)
 
 
 def parse_delivery(body: bytes) -> WebhookEvent:
@@ -82,9 +92,6 @@ def parse_delivery(body: bytes) -> WebhookEvent:
         )
         raise MalformedPayloadError(msg)
     event_id = _text_id(meta, "id")
-    if len(event_id) > MAX_EVENT_ID_LENGTH:
-        msg = f"meta.id is longer than {MAX_EVENT_ID_LENGTH} characters"
-        raise MalformedPayloadError(msg)
     action = _word(meta, "action")
     entity = _word(meta, "entity")
     entity_id = _text_id(meta, "entity_id")
@@ -103,7 +110,9 @@ def parse_delivery(body: bytes) -> WebhookEvent:
         action=action,
         entity=entity,
         entity_id=entity_id,
-        occurred_at=None if timestamp is None else str(timestamp),
+        occurred_at=None
+        if timestamp is None
+        else _bounded("timestamp", str(timestamp), MAX_WORD_LENGTH),
         attempt=attempt if isinstance(attempt, int) and not isinstance(attempt, bool) else None,
         body=body,
     )

@@ -50,7 +50,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 
-from pipedrive_webhooks.payload import MAX_EVENT_ID_LENGTH, WebhookEvent
+from pipedrive_webhooks.payload import MAX_EVENT_ID_LENGTH, MAX_WORD_LENGTH, WebhookEvent
 
 # Any constant works; it only has to be the same for every receiver writing one spool.
 PG_INSERT_LOCK = 0x5049_5045_5748  # "PIPEWH"
@@ -67,10 +67,10 @@ events = Table(
     Column("seq", _ID, primary_key=True, autoincrement=True),
     Column("event_id", String(MAX_EVENT_ID_LENGTH), nullable=False, unique=True),
     Column("received_at", _TIME, nullable=False),
-    Column("action", String(64), nullable=False),
-    Column("entity", String(64), nullable=False),
+    Column("action", String(MAX_WORD_LENGTH), nullable=False),
+    Column("entity", String(MAX_WORD_LENGTH), nullable=False),
     Column("entity_id", String(MAX_EVENT_ID_LENGTH), nullable=False),
-    Column("occurred_at", String(64)),
+    Column("occurred_at", String(MAX_WORD_LENGTH)),
     Column("attempt", Integer),
     Column("body", Text, nullable=False),
     sqlite_autoincrement=True,  # never reuse a seq, even after the newest row is deleted

@@ -49,6 +49,16 @@ def test_unknown_entities_and_actions_are_kept_for_the_reader_to_decide() -> Non
         (lambda p: p["meta"].update(id=True), "meta.id must be a string or an integer, got bool"),
         (lambda p: p["meta"].update(id="x" * 201), "meta.id is longer than 200 characters"),
         (lambda p: p["meta"].pop("action"), "meta.action must be a non-empty string"),
+        (lambda p: p["meta"].update(entity="e" * 65), "meta.entity is longer than 64 characters"),
+        (lambda p: p["meta"].update(action="a" * 65), "meta.action is longer than 64 characters"),
+        (
+            lambda p: p["meta"].update(entity_id="9" * 201),
+            "meta.entity_id is longer than 200 characters",
+        ),
+        (
+            lambda p: p["meta"].update(timestamp="2" * 65),
+            "meta.timestamp is longer than 64 characters",
+        ),
         (lambda p: p["meta"].update(entity=3), "meta.entity must be a non-empty string"),
         (lambda p: p["meta"].pop("entity_id"), "meta.entity_id must be a string or an integer"),
         (lambda p: p.update(data=[1]), "data must be an object or null, got list"),

@@ -174,3 +174,20 @@ def test_a_postgresql_spool_receives_and_deduplicates(make_pg_database) -> None:
     assert [e.event_id for e in spool.read_after(0)] == ["ev-1", "ev-2"]
     assert spool.status().dead_letters == 1
     spool.close()
+
+
+@pytest.mark.postgres
+def test_an_over_long_field_is_a_dead_letter_not_a_failed_batch(make_pg_database) -> None:
+    """PostgreSQL enforces column lengths: such an event must not fail the batch it shares."""
+    spool = Spool(make_pg_database())
+    settings = ReceiverSettings(spool_url="unused", auth_user=USER, auth_password=PASSWORD)
+    bad = delivery("ev-bad", entity="x" * 65)
+    with TestClient(create_app(settings, spool)) as client:
+        statuses = [
+            client.post("/", json=payload, headers=basic()).status_code
+            for payload in (delivery("ev-1"), bad, delivery("ev-2"))
+        ]
+    assert statuses == [200, 400, 200]
+    assert [e.event_id for e in spool.read_after(0)] == ["ev-1", "ev-2"]
+    assert spool.status().last_dead_letter_reason == "meta.entity is longer than 64 characters"
+    spool.close()
