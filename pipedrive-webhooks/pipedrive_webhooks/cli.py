@@ -19,8 +19,9 @@ from sqlalchemy.exc import SQLAlchemyError
 from pipedrive_webhooks import settings as cfg
 from pipedrive_webhooks.app import ReceiverSettings, create_app
 from pipedrive_webhooks.errors import PipedriveApiError
+from pipedrive_webhooks.safety_net import last_poll_run
 from pipedrive_webhooks.spool import Spool, masked_url
-from pipedrive_webhooks.status import run_lines, spool_lines, subscription_lines
+from pipedrive_webhooks.status import poll_run_text, run_lines, spool_lines, subscription_lines
 from pipedrive_webhooks.subscriptions import Subscriber, ours, plan
 
 if TYPE_CHECKING:
@@ -62,11 +63,23 @@ AUTH = _options(
     _setting("auth_user", help="HTTP Basic user Pipedrive sends with every delivery."),
     _setting("auth_password", help="HTTP Basic password (secret; prefer the environment)."),
 )
-SAFETY_NET = _setting(
-    "safety_net",
-    default=cfg.DEFAULT_SAFETY_NET,
-    show_default=True,
-    help="The scheduled polling job that catches events missed while down (shown in logs).",
+SAFETY_NET = _options(
+    _setting(
+        "safety_net",
+        default=cfg.DEFAULT_SAFETY_NET,
+        show_default=True,
+        help="The scheduled polling job that catches events missed while down (shown in logs).",
+    ),
+    _setting(
+        "safety_net_state_id",
+        default=cfg.DEFAULT_SAFETY_NET_STATE_ID,
+        show_default=True,
+        help="Its Meltano state id (without the environment), to find its last run.",
+    ),
+    _setting(
+        "meltano_database_uri",
+        help="Meltano's system database (its run history); empty: the last run is not shown.",
+    ),
 )
 APPLY = _setting(
     "apply_command",
@@ -121,6 +134,17 @@ def _api(options: dict[str, Any]) -> WebhooksApi:
         return WebhooksApi(options, timeout=options["request_timeout"])
     except PipedriveApiError as exc:
         raise CliError(str(exc)) from None
+
+
+def _safety_net_run(options: dict[str, Any]) -> str:
+    """The safety net's last run, in a phrase (never a password)."""
+    if not options["meltano_database_uri"]:
+        return "last run not checked (set meltano_database_uri)"
+    try:
+        run = last_poll_run(options["meltano_database_uri"], options["safety_net_state_id"])
+    except (OSError, ValueError) as exc:
+        return poll_run_text(None, str(exc))
+    return poll_run_text(run, None)
 
 
 def _has_credentials(options: dict[str, Any]) -> bool:
@@ -181,7 +205,7 @@ def serve(**options: Any) -> None:
         apply_command=command,
         apply_quiet_seconds=quiet,
         apply_max_wait_seconds=max_wait,
-        safety_net=options["safety_net"],
+        safety_net=f"{options['safety_net']}; {_safety_net_run(options)}",
     )
     server = uvicorn.Server(
         uvicorn.Config(
@@ -286,7 +310,7 @@ def status(**options: Any) -> None:
     except cfg.SettingsError as exc:
         raise CliError(f"invalid configuration: {exc}") from None
     lines = spool_lines(spool.display_url, state)
-    lines += run_lines(command, options["safety_net"], state.last_run)
+    lines += run_lines(command, options["safety_net"], _safety_net_run(options), state.last_run)
     lines += _subscription_status(options)
     click.echo("\n".join(lines))
 

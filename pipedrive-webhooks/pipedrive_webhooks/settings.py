@@ -24,6 +24,7 @@ DEFAULT_APPLY_COMMAND = "meltano run tap-pipedrive-live target-cdp"
 DEFAULT_QUIET_SECONDS = 5.0
 DEFAULT_MAX_WAIT_SECONDS = 60.0
 DEFAULT_SAFETY_NET = "the scheduled job sync-cdp (schedule sync-cdp-every-15-minutes)"
+DEFAULT_SAFETY_NET_STATE_ID = "tap-pipedrive-to-target-cdp"
 MIN_PASSWORD_LENGTH = 12
 
 

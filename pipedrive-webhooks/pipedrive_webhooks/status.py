@@ -9,6 +9,7 @@ import shlex
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pipedrive_webhooks.safety_net import PollRun
 from pipedrive_webhooks.spool import RunRecord, SpoolStatus
 
 
@@ -57,13 +58,25 @@ def spool_lines(spool_url: str, status: SpoolStatus) -> list[str]:
     return lines
 
 
-def run_lines(command: Sequence[str], safety_net: str, last_run: RunRecord | None) -> list[str]:
-    """The applying job: its command, its last run, and the safety net."""
+def poll_run_text(run: PollRun | None, problem: str | None) -> str:
+    """The safety net's last run, in a phrase."""
+    if problem is not None:
+        return f"last run unknown: {problem}"
+    if run is None:
+        return "no run recorded in Meltano's run history yet"
+    ended = f", ended {_time(run.ended_at)}" if run.ended_at else ""
+    return f"last run {run.state_id} {run.state}, started {_time(run.started_at)}{ended}"
+
+
+def run_lines(
+    command: Sequence[str], safety_net: str, poll_run: str, last_run: RunRecord | None
+) -> list[str]:
+    """The applying job: its command and last run; the safety net and its last run."""
     shown = shlex.join(command) if command else "(none: events are only spooled)"
     lines = [f"Apply job: {shown}"]
     lines.append(_run_line(last_run) if last_run is not None else "  last run: none yet")
-    if safety_net:
-        lines.append(f"Safety net for events missed while the receiver was down: {safety_net}")
+    lines.append(f"Safety net for events missed while the receiver was down: {safety_net}")
+    lines.append(f"  {poll_run}")
     return lines
 
 
