@@ -28,7 +28,7 @@ from starlette.routing import Route
 from pipedrive_webhooks.basic_auth import basic_auth_ok
 from pipedrive_webhooks.debounce import Debounce
 from pipedrive_webhooks.payload import MalformedPayloadError, parse_delivery
-from pipedrive_webhooks.spool import Spool, utc_now
+from pipedrive_webhooks.spool import Spool, masked_url, utc_now
 from pipedrive_webhooks.trigger import ApplyTrigger
 from pipedrive_webhooks.writer import GroupCommitWriter, SpoolWriteError
 
@@ -53,8 +53,9 @@ class ReceiverSettings:
     safety_net: str = ""
 
     def __repr__(self) -> str:
-        """Never the password."""
-        return f"ReceiverSettings(spool={self.spool_url!r}, auth_user={self.auth_user!r}, ...)"
+        """Never a password (the spool URL's is masked)."""
+        spool = masked_url(self.spool_url)
+        return f"ReceiverSettings(spool={spool!r}, auth_user={self.auth_user!r}, ...)"
 
 
 def _json_error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:

@@ -191,3 +191,12 @@ def test_an_over_long_field_is_a_dead_letter_not_a_failed_batch(make_pg_database
     assert [e.event_id for e in spool.read_after(0)] == ["ev-1", "ev-2"]
     assert spool.status().last_dead_letter_reason == "meta.entity is longer than 64 characters"
     spool.close()
+
+
+def test_settings_never_show_a_password() -> None:
+    settings = ReceiverSettings(
+        spool_url="postgresql://cdp:db-pass-4242@db/cdp", auth_user=USER, auth_password=PASSWORD
+    )
+    shown = repr(settings) + str(settings)
+    assert "db-pass-4242" not in shown
+    assert PASSWORD not in shown
