@@ -34,15 +34,15 @@ SHOWN = 100
 def problem(record: dict) -> str | None:
     """Why the record cannot be stored, naming the first field at fault (None when it can).
 
-    Fast for the usual record: orjson refuses lone surrogates, integers beyond 64 bits and deep
-    nesting by itself, and ``_plain`` looks at numbers and depth only; the field at fault is
-    searched for when one of them finds something.
+    Fast for the usual record: orjson refuses lone surrogates by itself, ``_plain`` looks at
+    numbers and depth only, and the field at fault is searched for when one of them finds
+    something.
     """
     try:
         size = len(_json(record))
     except TypeError:  # orjson.JSONEncodeError
         size = None
-    if size is None or not _plain(record, 1):
+    if size is None or not _plain(record, 0):
         reason = _check_items(record, "", "", 0)
         if reason:
             return reason
