@@ -186,3 +186,23 @@ def test_the_receiver_triggers_on_new_events_only_and_catches_up_at_start(
     first, second = runs_of(spool)
     assert (first.reason, second.reason) == ("1 new webhook event(s)", "1 new webhook event(s)")
     assert second.spool_position_at_start == spool.position()
+
+
+def test_stopping_during_a_run_stops_the_job_and_records_it(spool: Spool, tmp_path: Path) -> None:
+    log = tmp_path / "job.log"
+
+    async def scenario() -> float:
+        trigger = ApplyTrigger(spool, job(log, seconds=60), Debounce(quiet=0.0, max_wait=0.0))
+        trigger.start()
+        trigger.notify()
+        await until(lambda: len(job_log(log)) == 1)
+        started = time.monotonic()
+        await trigger.stop()
+        return time.monotonic() - started
+
+    seconds = asyncio.run(scenario())
+    assert seconds < 30  # SIGTERM, not the 60 s job's end
+    [run] = runs_of(spool)
+    assert run.exit_code == -15  # the job's exit: killed by SIGTERM
+    assert run.finished_at is not None
+    assert [entry[0] for entry in job_log(log)] == ["start"]
