@@ -22,6 +22,7 @@ def test_scenario_holds_every_edge_case() -> None:
         "d_at_window_start",  # exactly as_of - 30 days (exactly as_of is out)
         "d_person_clicked",  # the deal's person clicked an email 3 days ago
         "d_ties",  # two touches at the same instant
+        "d_noted_4",  # a note 4 days ago naming no person
     }
     assert set(scenario.reference_slipping_subscribers(cdp, T0)) == {
         "slip_45",
@@ -30,6 +31,7 @@ def test_scenario_holds_every_edge_case() -> None:
         "created_31",  # created 20 or exactly 30 days ago is out
         "met_45",  # a completed meeting; a plain update 5 days ago is no engagement
         "old_opener",  # opened an email 40 days ago
+        "deal_called",  # a call on their deal 45 days ago (deal_noted: a note 4 days ago)
     }
     assert scenario.reference_repeat_customers(cdp, T0) == {
         "rc_two": 2,

@@ -247,6 +247,16 @@ def initial_cdp() -> Cdp:
     cdp.summarise("opened_then_clicked", "email.clicked", days_ago(10))
     cdp.person("never_engaged")
     cdp.summarise("never_engaged", "pipedrive.person.created", LONG_AGO)
+    # Touches recorded only on the person's deal (no person on the note or call) are touches on
+    # the deal's person: a note 4 days ago makes an 84-day-old open recent; a call 45 days ago
+    # is a last engagement like any other.
+    cdp.person("deal_noted")
+    cdp.summarise("deal_noted", "email.opened", days_ago(84))
+    cdp.deal("d_noted_4", person_id="deal_noted")
+    cdp.activity("pipedrive.note.added", days_ago(4), deal_id="d_noted_4")
+    cdp.person("deal_called")
+    cdp.deal("d_called_45", person_id="deal_called")
+    cdp.activity("pipedrive.activity.completed", days_ago(45), deal_id="d_called_45")
 
     # repeat_customers
     cdp.person("rc_two")
@@ -314,6 +324,14 @@ def _in_window(moment: dt.datetime | None, start: dt.datetime, end: dt.datetime)
     return moment is not None and start <= moment < end
 
 
+def touched_people(cdp: Cdp, activity: Row) -> set[str]:
+    """The people an activity touches: its own person and the person of the deal it is on."""
+    deal_people = {
+        deal["person_id"] for deal in cdp.deals if deal["deal_id"] == activity["deal_id"]
+    }
+    return ({activity["person_id"]} | deal_people) - {None}
+
+
 def reference_engaged_deals(cdp: Cdp, as_of: dt.datetime, days: int = 30) -> dict[str, Row]:
     """deal_id -> {touches_in_window, last_engaged_at} for open, live, unarchived deals."""
     start = as_of - days * DAY
@@ -331,8 +349,7 @@ def reference_engaged_deals(cdp: Cdp, as_of: dt.datetime, days: int = 30) -> dic
                     and activity["activity_type"] in CRM_ENGAGEMENT
                 )
                 or (
-                    deal["person_id"] is not None
-                    and activity["person_id"] == deal["person_id"]
+                    deal["person_id"] in touched_people(cdp, activity)
                     and activity["activity_type"] in MARKETING_ENGAGEMENT
                 )
             )
@@ -365,7 +382,8 @@ def reference_slipping_subscribers(
         ] + [
             row["occurred_at"]
             for row in cdp.activities
-            if row["person_id"] == person["person_id"] and row["activity_type"] in engagement
+            if person["person_id"] in touched_people(cdp, row)
+            and row["activity_type"] in engagement
         ]
         before = [moment for moment in moments if moment < as_of]
         if before and _in_window(max(before), as_of - lookback_days * DAY, recent_start):

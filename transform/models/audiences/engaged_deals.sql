@@ -16,6 +16,14 @@ activities as (
 
 ),
 
+person_touches as (
+
+    select * from {{ ref('int_person_touches') }}
+    where occurred_at >= {{ days_before_as_of(var('engaged_days')) }}
+      and occurred_at < {{ as_of() }}
+
+),
+
 stages as (
 
     select * from {{ ref('stg_cdp__stages') }}
@@ -48,15 +56,16 @@ crm_touches as (
 
 ),
 
+-- Marketing engagement of the deal's person, by the one definition of a touch on a person.
 marketing_touches as (
 
     select
         open_deals.deal_id,
-        activities.occurred_at
+        person_touches.occurred_at
     from open_deals
-    inner join activities
-        on activities.person_id = open_deals.person_id
-    where activities.activity_type in {{ string_list(var('marketing_engagement_types')) }}
+    inner join person_touches
+        on person_touches.person_id = open_deals.person_id
+    where person_touches.activity_type in {{ string_list(var('marketing_engagement_types')) }}
 
 ),
 

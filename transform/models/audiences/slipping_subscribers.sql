@@ -16,9 +16,9 @@ activity_summary as (
 
 ),
 
-activities as (
+person_touches as (
 
-    select * from {{ ref('stg_cdp__activities') }}
+    select * from {{ ref('int_person_touches') }}
 
 ),
 
@@ -35,8 +35,9 @@ subscribers as (
 ),
 
 -- The summary keeps last_at whatever the retention: it is what makes this audience work on
--- engagement older than the raw activities. When last_at is at or after as_of (a rebuild of a
--- past as_of), the raw activities still held give the last engagement before as_of.
+-- engagement older than the raw activities. The touches held raw add what the summary cannot
+-- know: touches on the person through their deals (a note on the deal naming nobody), and,
+-- when last_at is at or after as_of (a rebuild of a past as_of), the last touch before as_of.
 engagements_before_as_of as (
 
     select person_id, last_occurred_at as engaged_at
@@ -47,10 +48,8 @@ engagements_before_as_of as (
     union all
 
     select person_id, occurred_at as engaged_at
-    from activities
-    where person_id is not null
-      and activity_type in {{ string_list(engagement_types) }}
-      and occurred_at < {{ as_of() }}
+    from person_touches
+    where occurred_at < {{ as_of() }}
 
 ),
 
