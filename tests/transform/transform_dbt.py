@@ -52,9 +52,16 @@ class DbtProject:
             "CDP_PG_DATABASE": str(info["dbname"]),
         }
 
-    def run(self, command: str, *args: str, as_of: dt.datetime, check: bool = True) -> str:
-        """Run ``dbt <command>`` at a fixed as_of; return its output, fail the test if it failed
-        and ``check`` is set."""
+    def run(
+        self,
+        command: str,
+        *args: str,
+        as_of: dt.datetime,
+        check: bool = True,
+        dbt_vars: dict[str, Any] | None = None,
+    ) -> str:
+        """Run ``dbt <command>`` at a fixed as_of (and other ``dbt_vars``); return its output,
+        fail the test if it failed and ``check`` is set."""
         result = subprocess.run(
             [
                 str(DBT),
@@ -66,7 +73,7 @@ class DbtProject:
                 "--target-path",
                 str(self.work_dir / "target"),
                 "--vars",
-                json.dumps({"as_of": as_of.isoformat()}),
+                json.dumps({"as_of": as_of.isoformat(), **(dbt_vars or {})}),
                 "--no-use-colors",
                 *args,
             ],

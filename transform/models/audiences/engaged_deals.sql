@@ -11,7 +11,7 @@ with deals as (
 activities as (
 
     select * from {{ ref('stg_cdp__activities') }}
-    where occurred_at >= {{ days_before_as_of(var('engaged_days')) }}
+    where occurred_at >= {{ days_before_as_of(whole_number_var('engaged_days')) }}
       and occurred_at < {{ as_of() }}
 
 ),
@@ -19,7 +19,7 @@ activities as (
 person_touches as (
 
     select * from {{ ref('int_person_touches') }}
-    where occurred_at >= {{ days_before_as_of(var('engaged_days')) }}
+    where occurred_at >= {{ days_before_as_of(whole_number_var('engaged_days')) }}
       and occurred_at < {{ as_of() }}
 
 ),

@@ -22,8 +22,9 @@ won_deals as (
       and person_id is not null
       -- A deal won after as_of had not been won yet; an unknown won_at still counts.
       and (won_at is null or won_at < {{ as_of() }})
-      {%- if var('repeat_lookback_days') is not none %}
-      and won_at >= {{ days_before_as_of(var('repeat_lookback_days')) }}
+      {%- set lookback_days = whole_number_var('repeat_lookback_days', nullable=true) %}
+      {%- if lookback_days is not none %}
+      and won_at >= {{ days_before_as_of(lookback_days) }}
       {%- endif %}
 
 ),
@@ -56,7 +57,7 @@ final as (
     inner join people
         on people.person_id = wins_per_person.person_id
     where not people.is_deleted
-      and wins_per_person.won_deals >= {{ var('min_won_deals') }}
+      and wins_per_person.won_deals >= {{ whole_number_var('min_won_deals', minimum=1) }}
 
 )
 

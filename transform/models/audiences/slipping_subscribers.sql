@@ -30,7 +30,7 @@ subscribers as (
       and trim(email) <> ''
       and not is_deleted
       -- People created in the recent window have not had the time to engage yet.
-      and (created_at is null or created_at < {{ days_before_as_of(var('recent_days')) }})
+      and (created_at is null or created_at < {{ days_before_as_of(whole_number_var('recent_days')) }})
 
 ),
 
@@ -77,8 +77,8 @@ final as (
     from subscribers
     inner join last_engagement
         on last_engagement.person_id = subscribers.person_id
-    where last_engagement.last_engaged_at >= {{ days_before_as_of(var('lookback_days')) }}
-      and last_engagement.last_engaged_at < {{ days_before_as_of(var('recent_days')) }}
+    where last_engagement.last_engaged_at >= {{ days_before_as_of(whole_number_var('lookback_days')) }}
+      and last_engagement.last_engaged_at < {{ days_before_as_of(whole_number_var('recent_days')) }}
 
 )
 
