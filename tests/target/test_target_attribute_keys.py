@@ -49,7 +49,7 @@ def test_append_only_sees_a_stored_dotted_key(duck):
     [row] = duck.rows("people")
     assert row["attributes"]["utm.source"] == "newsletter"
     assert row["attributes"]["custom_fields"]["plan.tier"] == "gold"
-    assert "plan" not in row["attributes"] or row["attributes"]["plan"] is None
+    assert row["attributes"]["custom_fields"]["plan"] == {"seats": 3}
 
 
 def test_writable_fields_name_dotted_keys_whole(duck):
