@@ -4,7 +4,9 @@ A module that arrives only through another dependency (``backoff`` through singe
 the day that dependency drops it or moves its bounds, and pip never says why. Imports are read
 with ``ast`` from the package's own modules; import names are mapped to the distributions that
 provide them with ``importlib.metadata.packages_distributions()`` (``sqlalchemy`` ->
-``SQLAlchemy``, ``backoff`` -> ``python-backoff``).
+``SQLAlchemy``, ``backoff`` -> ``python-backoff``), and, for the packages of this workspace
+(installed editable, which that mapping does not list), with their own pyproject.toml.
+Every workspace package is checked: each directory whose pyproject.toml names wheel packages.
 """
 
 from __future__ import annotations
@@ -21,18 +23,35 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = {
-    "tap-pipedrive": "tap_pipedrive",
-    "target-cdp": "target_cdp",
-    "pipedrive-sandbox": "pipedrive_sandbox",
-}
+
+
+def _pyproject(project_dir: Path) -> dict:
+    return tomllib.loads((project_dir / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def wheel_packages(project_dir: Path) -> list[str]:
+    """The import packages a project builds (``[tool.hatch.build.targets.wheel] packages``)."""
+    hatch = _pyproject(project_dir).get("tool", {}).get("hatch", {})
+    return hatch.get("build", {}).get("targets", {}).get("wheel", {}).get("packages", [])
+
+
+def workspace_packages(root: Path) -> dict[str, Path]:
+    """Import package -> the project directory building it, for every project under root."""
+    return {
+        package: pyproject.parent
+        for pyproject in sorted(root.glob("*/pyproject.toml"))
+        for package in wheel_packages(pyproject.parent)
+    }
+
+
+WORKSPACE = workspace_packages(ROOT)
 
 
 def declared_distributions(project_dir: Path) -> set[str]:
     """Canonical names of the distributions in ``[project] dependencies``."""
-    pyproject = tomllib.loads((project_dir / "pyproject.toml").read_text(encoding="utf-8"))
     return {
-        canonicalize_name(Requirement(spec).name) for spec in pyproject["project"]["dependencies"]
+        canonicalize_name(Requirement(spec).name)
+        for spec in _pyproject(project_dir)["project"]["dependencies"]
     }
 
 
@@ -59,8 +78,12 @@ def third_party_imports(package_dir: Path) -> dict[str, list[str]]:
 
 @cache
 def distributions_of(import_name: str) -> set[str]:
-    """Canonical names of the installed distributions providing a top-level import."""
-    return {canonicalize_name(name) for name in packages_distributions().get(import_name, [])}
+    """Canonical names of the distributions providing a top-level import: installed ones, and
+    the workspace project building it."""
+    names = set(packages_distributions().get(import_name, []))
+    if import_name in WORKSPACE:
+        names.add(_pyproject(WORKSPACE[import_name])["project"]["name"])
+    return {canonicalize_name(name) for name in names}
 
 
 def undeclared_imports(project_dir: Path, package: str) -> list[str]:
@@ -78,7 +101,13 @@ def undeclared_imports(project_dir: Path, package: str) -> list[str]:
     return problems
 
 
-@pytest.mark.parametrize(("project", "package"), PACKAGES.items())
+def test_the_workspace_packages_are_found() -> None:
+    assert {"tap_pipedrive", "target_cdp", "pipedrive_sandbox"} <= WORKSPACE.keys()
+
+
+@pytest.mark.parametrize(
+    ("project", "package"), [(path.name, package) for package, path in WORKSPACE.items()]
+)
 def test_every_third_party_import_is_declared(project: str, package: str) -> None:
     assert third_party_imports(ROOT / project / package), "the package was not read"
     assert undeclared_imports(ROOT / project, package) == []
