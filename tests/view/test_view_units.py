@@ -1,0 +1,122 @@
+"""cdp-view's pure policies: settings checks with the plugin's messages, access, Meltano files."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from cdp_view import access
+from cdp_view.meltano import MeltanoProject
+from cdp_view.settings_form import (
+    TAP,
+    TARGET,
+    SettingRefusedError,
+    changes,
+    check_target,
+    needs_resync,
+    parse_form,
+)
+from view_helpers import ROOT, make_project
+
+FORM = {
+    "merge_strategy": "overwrite_existing",
+    "writable_fields_all": "on",
+    "writable_fields": "",
+    "email_permission_field": "",
+    "email_permission_values": "true\nyes\n1\nsubscribed\nopted in",
+    "sms_permission_field": "",
+    "sms_permission_values": "true\nyes\n1\nsubscribed\nopted in",
+    "activity_retention_days": "90",
+    "activity_retention_overrides": "",
+    "include_custom_fields": "on",
+}
+SELECT = ["persons.*", "deals.*", "person_changelog.*"]
+
+
+def _submit(**fields: str) -> dict[str, dict]:
+    return parse_form({**FORM, **fields}, streams=["persons", "deals"], current_select=SELECT)
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [
+        ({"merge_strategy": "newest_wins"}, "Invalid setting `merge_strategy`"),
+        ({"activity_retention_days": "-5"}, "-5 is less than the minimum of 0"),
+        ({"activity_retention_days": "ninety"}, "'ninety' is not of type 'integer'"),
+        ({"activity_retention_overrides": "pipedrive.deal.* = soon"}, "'soon'"),
+        ({"activity_retention_overrides": "no equals sign"}, "is not of type 'object'"),
+        ({"writable_fields_all": None, "writable_fields": "email\nshoe_size"}, "'shoe_size'"),
+    ],
+)
+def test_a_bad_value_is_refused_with_the_targets_message(fields: dict, message: str) -> None:
+    form = {k: v for k, v in {**FORM, **fields}.items() if v is not None}
+    submitted = parse_form(form, streams=[], current_select=SELECT)
+    with pytest.raises(SettingRefusedError, match=message):
+        check_target(submitted[TARGET])
+
+
+def test_good_values_pass_and_only_changes_are_written() -> None:
+    submitted = _submit(
+        merge_strategy="append_only",
+        activity_retention_overrides="pipedrive.deal.* = 30\npipedrive.note.added = forever",
+    )
+    check_target(submitted[TARGET])
+    current = {
+        TARGET: {"merge_strategy": "overwrite_existing"},
+        TAP: {
+            "include_custom_fields": True,
+            "_select": ["deals.*", "persons.*", "person_changelog.*"],
+        },
+    }
+    written = {(c.plugin, c.name): c.value for c in changes(current, submitted)}
+    assert written == {
+        (TARGET, "merge_strategy"): "append_only",
+        (TARGET, "activity_retention_overrides"): {
+            "pipedrive.deal.*": 30,
+            "pipedrive.note.added": "forever",
+        },
+    }
+    assert needs_resync(changes(current, submitted))
+
+
+def test_unchecking_a_stream_keeps_patterns_the_form_does_not_show() -> None:
+    submitted = parse_form(FORM, streams=["deals"], current_select=SELECT)
+    assert submitted[TAP]["_select"] == ["person_changelog.*", "deals.*"]
+    current = {TARGET: {}, TAP: {"include_custom_fields": True, "_select": SELECT}}
+    (change,) = changes(current, submitted)
+    assert change.name == "_select"
+    assert not needs_resync([change])
+
+
+def test_listening_beyond_loopback_needs_a_password() -> None:
+    access.check_listen("127.0.0.1", None)
+    access.check_listen("::1", None)
+    access.check_listen("0.0.0.0", "secret")
+    with pytest.raises(access.UnsafeListenError, match="password"):
+        access.check_listen("0.0.0.0", None)
+    with pytest.raises(access.UnsafeListenError):
+        access.check_listen("192.168.1.5", "")
+
+
+def test_password_check() -> None:
+    basic = "Basic " + base64.b64encode(b"anyone:pw").decode()
+    assert access.authorized(None, None)
+    assert access.authorized(basic, "pw")
+    assert access.authorized("Bearer pw", "pw")
+    assert not access.authorized(None, "pw")
+    assert not access.authorized("Bearer pw2", "pw")
+    assert not access.authorized("Basic !!!", "pw")
+    assert not access.authorized("Basic " + base64.b64encode(b"pw:").decode(), "pw")
+
+
+def test_schedules_of_the_tap_and_their_next_run(tmp_path: Path) -> None:
+    project = MeltanoProject(make_project(tmp_path), "dev", str(ROOT / ".venv/bin/meltano"))
+    (schedule,) = project.schedules_of("tap-pipedrive")
+    assert schedule.name == "sync-cdp-every-15-minutes"
+    assert schedule.extractors == ("tap-pipedrive",)
+    now = dt.datetime(2026, 3, 1, 10, 7, tzinfo=dt.UTC)
+    assert schedule.next_run(now) == dt.datetime(2026, 3, 1, 10, 15, tzinfo=dt.UTC)
+    assert project.schedules_of("tap-pipedrive-sales-pipeline") == []
+    assert "persons.*" in project.select_patterns("tap-pipedrive")
