@@ -2,13 +2,14 @@
 
 A new person's email permission follows Pipedrive's ``marketing_status`` (its values are
 ``subscribed``, ``unsubscribed``, ``no_consent`` and ``archived``): only ``subscribed`` is a
-yes, because it is the only status under which the person agreed to marketing and Pipedrive
-itself sends campaigns. ``no_consent`` (also what a person without a valid email gets),
-``unsubscribed``, ``archived`` and any other status are a no. ``default_email_permission``
-applies only when Pipedrive gives no status at all: the account has no marketing app, so
-records carry no ``marketing_status`` (absent, null or empty). A permission field set by the
-user (``email_permission_field``, ``sms_permission_field``) follows the same shape: a value
-meaning yes, any other value a no, nothing at all the default (SMS: no permission).
+yes, the one status Pipedrive's own Campaigns mails. ``no_consent`` (Pipedrive's default, also
+what a person without a valid email gets) and ``unsubscribed`` are a no; so is ``archived``
+(taken off the marketing list: the consent is kept on record, the person is not mailed) and
+any other status. ``default_email_permission`` applies only when Pipedrive gives no status at
+all: the account has no marketing app, so records carry no ``marketing_status`` (absent, null
+or empty). A permission field set by the user (``email_permission_field``,
+``sms_permission_field``) follows the same shape: a value meaning yes, any other value a no,
+nothing at all the default (SMS: no permission).
 
 A person who already exists keeps both permissions whatever Pipedrive says (a sync never
 re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
@@ -99,7 +100,7 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
             )
         )
     else:
-        status = record.get("marketing_status")
+        status = _text(record.get("marketing_status"))
         if _status(record):
             email = Decision("email", _status(record) == SUBSCRIBED, "marketing_status", status)
         else:
