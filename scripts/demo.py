@@ -2,13 +2,14 @@
 
 1. starts a seeded Pipedrive sandbox on a free port;
 2. `meltano run tap-pipedrive target-cdp dbt:build` in the `demo` environment (a full sync into
-   the demo's own DuckDB file `output/demo/warehouse.duckdb`, then the dbt audiences);
+   the demo's own DuckDB file `output/demo.duckdb`, then the dbt audiences);
 3. changes a few records in the sandbox as a sales team would, picked so the audiences move (a
    deal won, an engaged deal deleted, a note on a deal nobody engaged with, a subscribed person
    unsubscribed);
 4. runs the same job again: an incremental sync from Meltano's state;
 5. prints what each run did (deletions and the activities the CDP derived included), the CDP's
-   contents, which audience members entered and left, and what became of the unsubscribe.
+   contents, which audience members entered and left, and what became of the unsubscribe;
+   last, any select: pattern of meltano.yml that matched nothing (the tap's warning).
 
 Each `make demo` starts from scratch, but only its own: it clears the `demo` environment's file
 and state (`demo:tap-pipedrive-to-target-cdp`), never the `dev` CDP (`output/warehouse.duckdb`,
@@ -33,8 +34,8 @@ from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 ENVIRONMENT = "demo"
-DEMO_DIR = ROOT / "output" / "demo"
-CDP_FILE = DEMO_DIR / "warehouse.duckdb"  # the demo environment's file in meltano.yml
+OUTPUT = ROOT / "output"
+CDP_FILE = OUTPUT / "demo.duckdb"  # the demo environment's file in meltano.yml
 STATE_ID = f"{ENVIRONMENT}:tap-pipedrive-to-target-cdp"
 SCALE = int(os.environ.get("DEMO_SCALE", "5000"))
 JOB = ["run", "tap-pipedrive", "target-cdp", "dbt:build"]
@@ -59,7 +60,7 @@ def meltano(*args: str, env: dict[str, str], log: Path) -> None:
 
 def timed_job(env: dict[str, str], number: int) -> float:
     """Run the main job once; return its wall time in seconds."""
-    log = DEMO_DIR / f"run-{number}.log"
+    log = OUTPUT / f"demo-run-{number}.log"
     print(f"Run {number}: meltano run {' '.join(JOB[1:])} ...", end=" ", flush=True)
     started = time.monotonic()
     meltano(*JOB, env=env, log=log)
@@ -225,6 +226,23 @@ def print_summary(
     print(f'  .venv/bin/python -c "import duckdb; print({query})"')
 
 
+def print_select_warnings(logs: list[Path]) -> None:
+    """Repeat, last, the tap's warnings about select: patterns that matched nothing."""
+    marker = " tap-pipedrive select: "
+    warnings = sorted(
+        {
+            "select: " + line.split(marker, 1)[1]
+            for log in logs
+            for line in log.read_text().splitlines()
+            if marker in line
+        }
+    )
+    if warnings:
+        print("\nWarnings (meltano.yml):")
+        for warning in warnings:
+            _say(warning, indent="  ")
+
+
 def _say(text: str, indent: str = "") -> None:
     print(textwrap.fill(text, width=100, initial_indent=indent, subsequent_indent=indent))
 
@@ -237,7 +255,7 @@ def _as_dict(value: Any) -> dict[str, dict[str, int]]:
 
 def main() -> None:
     """Run the demo."""
-    DEMO_DIR.mkdir(parents=True, exist_ok=True)
+    OUTPUT.mkdir(exist_ok=True)
     for stale in (CDP_FILE, CDP_FILE.with_name(f"{CDP_FILE.name}.wal")):
         stale.unlink(missing_ok=True)
     with start_sandbox(seed=42, scale=SCALE) as sandbox:
@@ -253,13 +271,14 @@ def main() -> None:
             "TARGET_CDP_DATABASE_URL": f"duckdb:///{CDP_FILE}",
         }
         print("Installing the Meltano plugins the job needs ...", flush=True)
-        meltano("run", "--only-install", *JOB[1:], env=env, log=DEMO_DIR / "install.log")
-        meltano("state", "clear", "--force", STATE_ID, env=env, log=DEMO_DIR / "state.log")
+        meltano("run", "--only-install", *JOB[1:], env=env, log=OUTPUT / "demo-install.log")
+        meltano("state", "clear", "--force", STATE_ID, env=env, log=OUTPUT / "demo-state.log")
         durations = [timed_job(env, 1)]
         before = audience_members()
         changes = change_some_records(sandbox, before)
         durations.append(timed_job(env, 2))
     print_summary(durations, changes, before)
+    print_select_warnings([OUTPUT / "demo-run-1.log", OUTPUT / "demo-run-2.log"])
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The copy has the demo, meltano.yml and the dbt project; the plugins' virtualenvs
 repository's (linked, never installed), and Meltano's system database is private. A dev CDP
 file and a dev state stand for a user's real account: the demo must leave both alone, keep its
 CDP and state apart, and its summary must say what happened in the CDP (deletions, derived
-activities, what became of the unsubscribe, audience members moving).
+activities, what became of the unsubscribe, audience members moving) and end with a select:
+pattern that matched nothing (one typo'd stream is added to meltano.yml's select: here).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import duckdb
 import pytest
+import yaml
 
 pytestmark = [pytest.mark.meltano]
 
@@ -52,7 +54,7 @@ class Demo:
         return result.stdout + result.stderr
 
     def rows(self, sql: str) -> list[tuple]:
-        path = self.project / "output" / "demo" / "warehouse.duckdb"
+        path = self.project / "output" / "demo.duckdb"
         with duckdb.connect(str(path), read_only=True) as db:
             return db.execute(sql).fetchall()
 
@@ -61,6 +63,12 @@ class Demo:
         start = self.output.index(title)
         end = self.output.find("\n\n", start)
         return self.output[start : end if end >= 0 else None]
+
+
+def _shipped_select() -> list[str]:
+    project_yml = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    tap = next(p for p in project_yml["plugins"]["extractors"] if p["name"] == "tap-pipedrive")
+    return tap["select"]
 
 
 def _copy_project(project: Path) -> None:
@@ -88,6 +96,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
         "MELTANO_DATABASE_URI": f"sqlite:///{project / 'meltano.db'}",
         "DEMO_SCALE": "300",
+        # meltano.yml's select: with a typo'd stream added
+        "TAP_PIPEDRIVE__SELECT": json.dumps([*_shipped_select(), "persosn.*"]),
     }
     dev_file = project / "output" / "warehouse.duckdb"
     dev_file.parent.mkdir()
@@ -128,7 +138,7 @@ def test_the_demo_has_its_own_cdp_file_and_state(demo: Demo) -> None:
     assert demo.rows("select count(*) from audiences.engaged_deals")[0][0] >= 0
     states = demo.meltano("state", "list")
     assert "demo:tap-pipedrive-to-target-cdp" in states
-    assert "output/demo/warehouse.duckdb" in demo.output
+    assert "output/demo.duckdb" in demo.output
 
 
 def _change(demo: Demo, pattern: str) -> int:
@@ -193,3 +203,11 @@ def test_the_changes_visibly_move_an_audience(demo: Demo) -> None:
     assert re.search(rf"-deal {deleted}(\s|$)", engaged)
     assert deleted not in members
     assert before != after or "+deal" in engaged
+
+
+def test_a_typo_in_select_is_the_last_thing_the_demo_says(demo: Demo) -> None:
+    last = demo.output.rstrip().rsplit("\n\n", 1)[-1]
+    assert last.startswith("Warnings (meltano.yml):")
+    assert "select: 'persosn.*' matches no stream of tap-pipedrive (did you mean persons?)" in (
+        " ".join(last.split())
+    )
