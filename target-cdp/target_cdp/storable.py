@@ -26,22 +26,30 @@ MAX_DEPTH = 64
 #: A record larger than this as JSON is refused: DuckDB's JSON reader needs several times a
 #: line's size in memory, and fails on a 5 MB line at the default ``duckdb_memory_limit``.
 MAX_RECORD_BYTES = 2_000_000
+#: A batch is written once its records reach this size as JSON (or ``batch_size_rows``): a
+#: person is staged twice (``people``, ``pipedrive_records``), and eight 2 MB persons in one
+#: batch exhausted DuckDB's default memory limit.
+MAX_BATCH_BYTES = 4_000_000
 #: A rejected record too large as it is keeps this many characters of each longer text.
 KEPT_TEXT = 10_000
 SHOWN = 100
 
 
-def problem(record: dict) -> str | None:
+def json_size(record: dict) -> int | None:
+    """Bytes of the record as JSON; None when the encoder refuses it (see ``problem``)."""
+    try:
+        return len(_json(record))
+    except TypeError:  # orjson.JSONEncodeError
+        return None
+
+
+def problem(record: dict, size: int | None) -> str | None:
     """Why the record cannot be stored, naming the first field at fault (None when it can).
 
-    Fast for the usual record: orjson refuses lone surrogates by itself, ``_plain`` looks at
-    numbers and depth only, and the field at fault is searched for when one of them finds
-    something.
+    ``size`` is ``json_size(record)``. Fast for the usual record: orjson refuses lone
+    surrogates by itself, ``_plain`` looks at numbers and depth only, and the field at fault is
+    searched for when one of them finds something.
     """
-    try:
-        size = len(_json(record))
-    except TypeError:  # orjson.JSONEncodeError
-        size = None
     if size is None or not _plain(record, 0):
         reason = _check_items(record, "", "", 0)
         if reason:

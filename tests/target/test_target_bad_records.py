@@ -17,6 +17,7 @@ import sys
 from typing import Any
 
 import pytest
+from target_cdp import storable
 from target_cdp.target import TargetCDP
 from target_database import CDP
 from target_messages import (
@@ -292,3 +293,13 @@ def test_number_literals_no_database_holds_are_rejected(cdp, literal, reason):
     [rejected] = cdp.rows("rejected_records")
     assert rejected["reason"] == reason
     assert rejected["raw_record"]["probability"] == literal.replace("1e400", "1E+400")
+
+
+def test_a_batch_of_large_records_fits_the_default_duckdb_memory_limit(duck):
+    big = "x" * (storable.MAX_RECORD_BYTES - 10_000)
+    messages = stream_of("persons", [person(i, f"p{i}@acme.io", first_name=big) for i in range(8)])
+    duck.run(messages)
+    assert len(duck.rows("people")) == 8
+    assert duck.rows("rejected_records") == []
+    [run] = duck.rows("sync_runs")
+    assert run["counts"]["persons"]["inserted"] == 8

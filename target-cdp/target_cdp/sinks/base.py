@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from target_cdp.target import TargetCDP
 
 REJECTION = "__target_cdp_rejection__"
+SIZE = "__target_cdp_size__"
 VERSION = "_sdc_table_version"
 #: Pipedrive deal times that have columns of their own in ``deals``.
 DEAL_TIMES = ("add_time", "update_time", "stage_change_time", "won_time", "lost_time", "close_time")
@@ -124,7 +125,8 @@ class CDPSink(BatchSink):
     def _validate_and_parse(self, record: dict) -> dict:
         # Timestamps stay RFC 3339 strings (parsed where used). A value no database can hold
         # (checked whatever the SCHEMA says) and a schema failure are rejections.
-        reason = storable.problem(record)
+        size = storable.json_size(record)
+        reason = storable.problem(record, size)
         if reason is None and self._validator is not None:
             try:
                 self._validator.validate(record)
@@ -132,6 +134,7 @@ class CDPSink(BatchSink):
                 reason = f"does not match the stream schema: {exc.error_message}"
         if reason is not None:
             record[REJECTION] = reason
+        record[SIZE] = size or 0  # counted towards the batch's bytes (``is_full``)
         return record
 
     def _singer_validate_message(self, record: dict) -> None:
@@ -143,9 +146,17 @@ class CDPSink(BatchSink):
         """Buffer the record with its version and any rejection reason."""
         version = record.pop(VERSION, None)
         rejection = record.pop(REJECTION, None)
+        size = record.pop(SIZE, 0)
         if version is not None:
             self.target.received_version(self.stream_name, version)
         context.setdefault("records", []).append(Incoming(record, version, rejection))
+        context["bytes"] = context.get("bytes", 0) + size
+
+    @property
+    def is_full(self) -> bool:
+        """Full at ``batch_size_rows`` records, or at ``storable.MAX_BATCH_BYTES`` of JSON."""
+        pending = self._pending_batch or {}
+        return super().is_full or pending.get("bytes", 0) >= storable.MAX_BATCH_BYTES
 
     def process_batch(self, context: dict) -> None:
         """Write the batch in one transaction; count it only once committed."""
