@@ -39,6 +39,23 @@ def email_permission_of_new_person(person: dict[str, Any]) -> bool:
     return status in ("subscribed", "")
 
 
+def email_permissions_of_new_people(persons: dict[int, dict[str, Any]]) -> dict[int, bool]:
+    """Each person's email permission when one batch creates them all.
+
+    The default rule, then suppression: a yes becomes a no when a person created before it (the
+    target creates a batch's people in id order) has the same email and no permission.
+    """
+    unsubscribed: set[str] = set()
+    permissions: dict[int, bool] = {}
+    for pid in sorted(persons):
+        email = primary_email(persons[pid])
+        allowed = email_permission_of_new_person(persons[pid]) and email not in unsubscribed
+        if not allowed and email:
+            unsubscribed.add(email)
+        permissions[pid] = allowed
+    return permissions
+
+
 @dataclass
 class Sandbox:
     """A snapshot of the sandbox's data, indexed the way the expectations need it."""

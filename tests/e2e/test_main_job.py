@@ -21,7 +21,7 @@ import pytest
 from e2e_expectations import (
     RETENTION_DAYS,
     Sandbox,
-    email_permission_of_new_person,
+    email_permissions_of_new_people,
     parse_time,
     primary_email,
 )
@@ -211,11 +211,12 @@ def test_first_run_creates_a_person_per_live_pipedrive_person(scenario: Scenario
     first = scenario.runs[0]
     live = first.sandbox.live_persons()
     assert set(first.people) == set(live)
+    permissions = email_permissions_of_new_people(live)
     for pipedrive_id, person in live.items():
         row = first.people[pipedrive_id]
         assert row["email"] == primary_email(person), pipedrive_id
         assert row["first_name"] == person.get("first_name"), pipedrive_id
-        assert row["email_permission"] is email_permission_of_new_person(person), pipedrive_id
+        assert row["email_permission"] is permissions[pipedrive_id], pipedrive_id
         assert row["sms_permission"] is False
         assert row["created_at"] == parse_time(person["add_time"])
         assert not row["is_deleted"]
@@ -299,10 +300,12 @@ def test_incremental_run_reads_only_what_changed(scenario: Scenario) -> None:
 def test_audiences_match_the_sandbox_data(scenario: Scenario, run_index: int) -> None:
     run, first = scenario.runs[run_index], scenario.runs[0]
     live_now = run.sandbox.live_persons()
+    first_live = first.sandbox.live_persons()
+    permissions = email_permissions_of_new_people(first_live)
     subscribed = {
         pid
-        for pid, person in first.sandbox.live_persons().items()
-        if email_permission_of_new_person(person) and primary_email(person) and pid in live_now
+        for pid, person in first_live.items()
+        if permissions[pid] and primary_email(person) and pid in live_now
     }
     created = {pid: parse_time(p["add_time"]) for pid, p in first.sandbox.persons.items()}
     synced_live = {pid for pid in run.people if not run.people[pid]["is_deleted"]}
