@@ -20,6 +20,7 @@ BENCHMARKS = (
     "tap_incremental",
     "target_throughput",
     "main_job",
+    "webhook_receiver",
 )
 
 
