@@ -12,7 +12,7 @@ from typing import Any
 
 import orjson
 
-from pipedrive_sandbox import timefmt
+from pipedrive_sandbox import merges, timefmt, v1_shapes
 from pipedrive_sandbox.api_v1 import render_note
 from pipedrive_sandbox.api_v2 import parse_id, render
 from pipedrive_sandbox.catalog import ACTIVITY_TYPE_KEYS
@@ -222,6 +222,30 @@ def delete_entity(req: Request) -> Response:
     _live(store, kind, record_id)
     store.delete(kind, record_id)
     return Response(200, {"success": True, "data": {"id": record_id}})
+
+
+def merge_entity(req: Request) -> Response:
+    """PUT /v1/persons/{id}/merge, /v1/organizations/{id}/merge: ``{id}`` merges into
+    ``merge_with_id``, which survives; answers the survivor in v1 shape."""
+    kind = _KINDS[req.template.removesuffix("/{id}/merge")]
+    store = req.sandbox.store
+    merged_id = parse_id(req.params["id"])
+    body = _json_body(req)
+    unknown = set(body) - {"merge_with_id"}
+    if unknown:
+        raise BadRequestError(
+            f"Unknown field '{sorted(unknown)[0]}'. Allowed fields: merge_with_id"
+        )
+    survivor_id = body.get("merge_with_id")
+    if not isinstance(survivor_id, int) or isinstance(survivor_id, bool):
+        raise BadRequestError("Field 'merge_with_id' is required and must be of type integer")
+    if survivor_id == merged_id:
+        raise BadRequestError("Field 'merge_with_id' must name another record than the path id")
+    _live(store, kind, merged_id)
+    _live(store, kind, survivor_id)
+    survivor = merges.merge(store, kind, merged_id, survivor_id, source="api")
+    shape = v1_shapes.person if kind == "persons" else v1_shapes.organization
+    return Response(200, {"success": True, "data": shape(store, survivor)})
 
 
 def _note_fields(req: Request) -> dict[str, Any]:

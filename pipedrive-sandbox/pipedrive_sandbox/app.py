@@ -14,7 +14,7 @@ from http import HTTPStatus
 
 import orjson
 
-from pipedrive_sandbox import api_history, api_v1, api_v2, api_writes, control
+from pipedrive_sandbox import api_history, api_v1, api_v2, api_webhooks, api_writes, control
 from pipedrive_sandbox.auth import identify
 from pipedrive_sandbox.clock import SandboxClock, default_anchor
 from pipedrive_sandbox.config import SandboxConfig
@@ -25,6 +25,7 @@ from pipedrive_sandbox.ratelimit import RateLimiter
 from pipedrive_sandbox.routing import Request, Response, Router
 from pipedrive_sandbox.stats import Stats
 from pipedrive_sandbox.store import Store
+from pipedrive_sandbox.webhook_delivery import WebhookDelivery
 
 CLOUDFLARE_403 = (
     b"<!DOCTYPE html><html><head><title>Attention Required! | Cloudflare</title></head>"
@@ -73,6 +74,11 @@ def build_router() -> Router:
     router.add("v1", "POST", "/notes", api_writes.create_note)
     router.add("v1", "PUT", "/notes/{id}", api_writes.update_note)
     router.add("v1", "DELETE", "/notes/{id}", api_writes.delete_note)
+    router.add("v1", "PUT", "/persons/{id}/merge", api_writes.merge_entity)
+    router.add("v1", "PUT", "/organizations/{id}/merge", api_writes.merge_entity)
+    router.add("v1", "GET", "/webhooks", api_webhooks.list_webhooks)
+    router.add("v1", "POST", "/webhooks", api_webhooks.add_webhook)
+    router.add("v1", "DELETE", "/webhooks/{id}", api_webhooks.delete_webhook)
     return router
 
 
@@ -93,6 +99,10 @@ class Sandbox:
         self.store = Store(
             config.seed, config.scale, anchor, self.clock, marketing_app=config.marketing_app
         )
+        self.webhooks = WebhookDelivery(
+            self.clock, self.store.custom_fields, self.store.catalog.user_ids
+        )
+        self.store.observer = self.webhooks.publish
         self.router = build_router()
         self.stats = Stats()
         self.limiter = RateLimiter(

@@ -1,4 +1,4 @@
-"""The control API under ``/_sandbox/``: stats, faults, budget, records and the clock.
+"""The control API under ``/_sandbox/``: stats, faults, budget, records, the clock, webhooks.
 
 No token, never rate limited, faulted or counted; web pages are refused (``control_guard``).
 Documented in ``pipedrive-sandbox/README.md``.
@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from pipedrive_sandbox import control_guard, timefmt
+from pipedrive_sandbox import control_guard, merges, timefmt
 from pipedrive_sandbox.columns import KINDS
 from pipedrive_sandbox.routing import Response
 from pipedrive_sandbox.templates import known_fields
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 PREFIX = "/_sandbox/"
 _RECORD = re.compile(r"^/_sandbox/records/(?P<kind>\w+)(?:/(?P<id>\d+))?$")
+_MERGE = re.compile(r"^/_sandbox/records/(?P<kind>\w+)/(?P<id>\d+)/merge$")
+_DELIVERY_SETTINGS = ("retry_delays", "timeout", "ban_after", "ban_seconds")
 
 
 class ControlError(Exception):
@@ -80,10 +82,15 @@ def _dispatch(
         ("POST", "/_sandbox/burst-limit"): lambda: set_burst_limit(sandbox, body),
         ("GET", "/_sandbox/clock"): lambda: clock(sandbox),
         ("POST", "/_sandbox/clock/advance"): lambda: advance_clock(sandbox, body),
+        ("GET", "/_sandbox/webhooks"): sandbox.webhooks.report,
+        ("POST", "/_sandbox/webhooks/config"): lambda: configure_webhooks(sandbox, body),
     }
     action = simple.get((method, path))
     if action is not None:
         return Response(200, action())
+    found = _MERGE.match(path)
+    if found and method == "POST":
+        return merge(sandbox, found.group("kind"), int(found.group("id")), body)
     found = _RECORD.match(path)
     if found:
         return records(sandbox, method, found.group("kind"), found.group("id"), query, body)
@@ -170,6 +177,67 @@ def advance_clock(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
     return clock(sandbox)
 
 
+def configure_webhooks(sandbox: Sandbox, body: dict[str, Any]) -> dict[str, Any]:
+    """``{"retry_delays": [0.1, 0.2, 0.3], "timeout": 1, "ban_after": 10, "ban_seconds": 5}``."""
+    unknown = set(body) - set(_DELIVERY_SETTINGS)
+    if unknown:
+        raise ControlError(
+            400,
+            f"unknown webhook settings: {', '.join(sorted(unknown))}; "
+            f"settings: {', '.join(_DELIVERY_SETTINGS)}",
+        )
+    delays = body.get("retry_delays", [])
+    if not isinstance(delays, list) or not all(_seconds(d) for d in delays):
+        raise ControlError(400, "retry_delays must be a list of non-negative seconds")
+    for name in ("timeout", "ban_seconds"):
+        if name in body and not (_seconds(body[name]) and body[name] > 0):
+            raise ControlError(400, f"{name} must be a positive number of seconds")
+    ban_after = body.get("ban_after", 1)
+    if not isinstance(ban_after, int) or isinstance(ban_after, bool) or ban_after < 1:
+        raise ControlError(400, "ban_after must be a positive integer")
+    sandbox.webhooks.configure(body)
+    return sandbox.webhooks.report()["config"]
+
+
+def _seconds(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+def merge(sandbox: Sandbox, kind: str, record_id: int, body: dict[str, Any]) -> Response:
+    """``{"merge_with_id": n}``: merge the record into ``n`` as a user in the app would."""
+    if kind not in merges.MERGEABLE:
+        raise ControlError(404, f"only {' and '.join(merges.MERGEABLE)} can be merged")
+    survivor_id = body.get("merge_with_id")
+    if (
+        not isinstance(survivor_id, int)
+        or isinstance(survivor_id, bool)
+        or survivor_id == record_id
+    ):
+        raise ControlError(400, "merge_with_id must be the id of another record of the same kind")
+    store = sandbox.store
+    for number in (record_id, survivor_id):
+        record = store.get(kind, number)
+        if record is None or record["is_deleted"]:
+            raise ControlError(404, f"no live {kind} record with id {number}")
+    survivor = merges.merge(store, kind, record_id, survivor_id, source="control")
+    return Response(200, {"data": survivor})
+
+
+def bulk_update(sandbox: Sandbox, kind: str, body: dict[str, Any]) -> Response:
+    """``{"ids": [...], "fields": {...}}``: one change per record, flagged ``is_bulk_edit``."""
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not ids or not all(isinstance(i, int) for i in ids):
+        raise ControlError(400, "ids must be a non-empty list of record ids")
+    fields = _check_fields(sandbox, kind, body.get("fields") or {})
+    missing = [i for i in ids if sandbox.store.get(kind, i) is None]
+    if missing:
+        raise ControlError(404, f"no {kind} records with ids {missing}")
+    updated = [
+        sandbox.store.update(kind, i, fields, source="control", is_bulk_edit=True) for i in ids
+    ]
+    return Response(200, {"data": updated})
+
+
 def _check_kind(kind: str) -> None:
     if kind not in KINDS:
         raise ControlError(404, f"unknown kind '{kind}'; kinds: {', '.join(KINDS)}")
@@ -205,7 +273,9 @@ def records(
         return Response(200, {"data": store.dataset(kind, include_deleted=include_deleted)})
     if record_id is None and method == "POST":
         fields = _check_fields(sandbox, kind, body.get("fields", body))
-        return Response(201, {"data": store.create(kind, fields)})
+        return Response(201, {"data": store.create(kind, fields, source="control")})
+    if record_id is None and method == "PATCH":
+        return bulk_update(sandbox, kind, body)
     if record_id is None:
         raise ControlError(405, f"{method} is not supported on /_sandbox/records/{kind}")
     number = int(record_id)

@@ -23,6 +23,7 @@ from pipedrive_sandbox.columns import KINDS, STATUSES, ColumnBuilder, Columns, s
 from pipedrive_sandbox.custom_fields import build_custom_fields
 from pipedrive_sandbox.records import RecordFactory
 from pipedrive_sandbox.templates import new_record
+from pipedrive_sandbox.webhook_payloads import RecordEvent
 
 ID_BITS = 24
 ID_MASK = (1 << ID_BITS) - 1
@@ -65,6 +66,8 @@ class Store:
         self.versions = dict.fromkeys(KINDS, 0)
         self.changelog = Changelog(self)
         self.lock = threading.RLock()
+        # Told of every change, in order, under the lock (the sandbox's webhook delivery).
+        self.observer: Callable[[RecordEvent], None] = lambda _event: None
         self._keys: OrderedDict[Hashable, np.ndarray] = OrderedDict()
         self.groups: dict[Hashable, tuple[np.ndarray, np.ndarray]] = {}
 
@@ -172,22 +175,35 @@ class Store:
 
     # --- writing --------------------------------------------------------------------------------
 
-    def create(self, kind: str, fields: dict[str, Any]) -> dict[str, Any]:
+    def create(self, kind: str, fields: dict[str, Any], *, source: str = "api") -> dict[str, Any]:
         """Create a record from (already validated) fields; returns it."""
         with self.lock:
             record_id = self.size(kind) + 1
             if record_id > MAX_IDS:
                 raise OverflowError("the sandbox holds at most 16,777,215 records per kind")
-            record = new_record(self, kind, record_id, fields, self.clock.now())
+            now = self.clock.now()
+            record = new_record(self, kind, record_id, fields, now)
             self.columns[kind].append(column_values(kind, record))
             self.overlay[kind][record_id] = record
             self.versions[kind] += 1
+            self.observer(RecordEvent("create", kind, record_id, None, record, source, now))
             return copy.deepcopy(record)
 
     def update(
-        self, kind: str, record_id: int, fields: dict[str, Any], *, source: str = "api"
+        self,
+        kind: str,
+        record_id: int,
+        fields: dict[str, Any],
+        *,
+        source: str = "api",
+        is_bulk_edit: bool = False,
+        merge: dict[str, int] | None = None,
     ) -> dict[str, Any] | None:
-        """Apply field changes; bumps ``update_time`` if anything changed. ``None``: no such id."""
+        """Apply field changes; bumps ``update_time`` if anything changed. ``None``: no such id.
+
+        ``is_bulk_edit`` and ``merge`` (``merged_from_id``) mark the change's webhook event; a
+        merge is a change of the survivor even when none of its stored fields moved.
+        """
         with self.lock:
             current = self.get(kind, record_id)
             if current is None:
@@ -197,14 +213,36 @@ class Store:
             changes = apply_fields(record, fields)
             if kind == "deals":
                 changes += deal_side_effects(self, current, record, now)
-            if changes:
+            if changes or merge:
                 record["update_time"] = format_time(kind, now)
                 self._store(kind, record)
                 self.changelog.record_changes(kind, record_id, changes, now, source)
+                event = RecordEvent(
+                    "change",
+                    kind,
+                    record_id,
+                    current,
+                    record,
+                    source,
+                    now,
+                    is_bulk_edit,
+                    merge or {},
+                )
+                self.observer(event)
             return copy.deepcopy(record)
 
-    def delete(self, kind: str, record_id: int, *, source: str = "api") -> dict[str, Any] | None:
-        """Soft-delete a record like Pipedrive: flagged, ``update_time`` = deletion time."""
+    def delete(
+        self,
+        kind: str,
+        record_id: int,
+        *,
+        source: str = "api",
+        merge: dict[str, int] | None = None,
+    ) -> dict[str, Any] | None:
+        """Soft-delete a record like Pipedrive: flagged, ``update_time`` = deletion time.
+
+        ``merge`` (``merged_to_id``) marks the webhook event of a record merged into another.
+        """
         with self.lock:
             current = self.get(kind, record_id)
             if current is None:
@@ -223,6 +261,10 @@ class Store:
             old = "1" if kind == "notes" else "0"
             new = "0" if kind == "notes" else "1"
             self.changelog.record_changes(kind, record_id, [(field, old, new)], now, source)
+            event = RecordEvent(
+                "delete", kind, record_id, current, record, source, now, merge=merge or {}
+            )
+            self.observer(event)
             return copy.deepcopy(record)
 
     def _store(self, kind: str, record: dict[str, Any]) -> None:

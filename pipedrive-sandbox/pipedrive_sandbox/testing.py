@@ -95,6 +95,36 @@ class SandboxControl:
         """Soft-delete a record as Pipedrive does."""
         return self._call("DELETE", f"/records/{kind}/{record_id}")["data"]
 
+    def merge(self, kind: str, record_id: int, merge_with_id: int) -> dict[str, Any]:
+        """Merge a person or organization into ``merge_with_id`` (the survivor, returned)."""
+        body = {"merge_with_id": merge_with_id}
+        return self._call("POST", f"/records/{kind}/{record_id}/merge", body)["data"]
+
+    def bulk_update(
+        self, kind: str, ids: list[int], fields: dict[str, Any]
+    ) -> list[dict[str, Any]]:
+        """Change the same fields on several records, like a list-view bulk edit."""
+        return self._call("PATCH", f"/records/{kind}", {"ids": ids, "fields": fields})["data"]
+
+    def webhooks(self) -> dict[str, Any]:
+        """Delivery schedule, pending deliveries, per-webhook counters, recent attempts."""
+        return self._call("GET", "/webhooks")
+
+    def configure_webhooks(self, **settings: Any) -> dict[str, Any]:
+        """Shorten the schedule: ``retry_delays``, ``timeout``, ``ban_after``, ``ban_seconds``."""
+        return self._call("POST", "/webhooks/config", settings)
+
+    def wait_for_webhooks(self, timeout: float = 30.0) -> dict[str, Any]:
+        """Wait until no delivery is queued, waiting for a retry or in flight; the report."""
+        deadline = time.monotonic() + timeout
+        while True:
+            report = self.webhooks()
+            if report["pending"] == 0:
+                return report
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"webhook deliveries still pending: {report['pending']}")
+            time.sleep(0.05)
+
     def get(self, kind: str, record_id: int) -> dict[str, Any]:
         """One record as stored (v2 shape; notes v1)."""
         return self._call("GET", f"/records/{kind}/{record_id}")["data"]
