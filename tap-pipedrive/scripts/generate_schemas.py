@@ -45,7 +45,14 @@ DATE_TIME = {"type": "string", "format": "date-time"}
 # Properties a stream carries beyond the spec's list-item schema.
 EXTRA_PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
     # include_fields=marketing_status,doi_status (spec v2 GET /persons, include_fields enum).
-    "persons": {"marketing_status": {"type": "string"}, "doi_status": {"type": "string"}},
+    # merged_to_id: added by the live mode (webhooks) to the record of a person or organization
+    # merged into another, the survivor's id; records from the list endpoints never carry it.
+    "persons": {
+        "marketing_status": {"type": "string"},
+        "doi_status": {"type": "string"},
+        "merged_to_id": {"type": "integer"},
+    },
+    "organizations": {"merged_to_id": {"type": "integer"}},
     # include_fields=first_won_time (spec v2 GET /deals); archive_time, creator_user_id and the
     # local_*_date fields are in Pipedrive's v2 deal examples and migration guide.
     "deals": {

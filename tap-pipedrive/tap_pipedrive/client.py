@@ -7,7 +7,10 @@
   it with ACTIVATE_VERSION once the whole list has been read.
 * :class:`IncrementalStream` — ``update_time`` bookmarks, sorted ascending so an interrupted run
   resumes from its last record, plus the periodic reconciliation pass (see
-  :mod:`tap_pipedrive.reconciliation`).
+  :mod:`tap_pipedrive.reconciliation`). In the live mode (``webhook_spool`` set) it reads the
+  webhook events spooled after its position instead of the list (no API request), turned into
+  the rows a list would return (:mod:`tap_pipedrive.webhook_records`) and shaped by the same
+  ``post_process``; catalogs emit nothing, so they keep what the polling sync delivered.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.pagination import BaseAPIPaginator
 from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
-from tap_pipedrive import reconciliation
+from tap_pipedrive import reconciliation, webhook_records
 from tap_pipedrive.auth import PipedriveOAuthAuthenticator
 from tap_pipedrive.budget import token_cost
 from tap_pipedrive.custom_fields import CustomFieldSet
@@ -129,6 +132,11 @@ class PipedriveStream(RESTStream[Any]):
         if custom is not None:
             schema["properties"]["custom_fields"] = custom.schema
         return schema
+
+    @property
+    def live(self) -> bool:
+        """Live mode: records come from the webhook spool, not from the lists."""
+        return bool(self.config.get("webhook_spool"))
 
     @cached_property
     def custom_field_set(self) -> CustomFieldSet | None:
@@ -435,6 +443,8 @@ class PipedriveStream(RESTStream[Any]):
         if self.replication_method != REPLICATION_FULL_TABLE:
             yield from self.fetch_records(context)
             return
+        if self.live:
+            return  # webhooks carry no catalogs: the polling sync keeps them
         state = self.stream_state
         version = reconciliation.next_version(state.get(reconciliation.TABLE_VERSION), self.now)
         self._stream_version = version
@@ -473,7 +483,6 @@ class IncrementalStream(PipedriveStream):
     """A list read by ``update_time`` ascending, resumable, with periodic reconciliation."""
 
     replication_key = "update_time"
-    is_sorted = True
     partition_contexts: ClassVar[list[dict[str, Any]] | None] = None
     """Sub-passes with their own sorted bookmark (deals: live and archived)."""
 
@@ -484,9 +493,17 @@ class IncrementalStream(PipedriveStream):
         self._changes_since: str | None = None
 
     @property
+    def is_sorted(self) -> bool:  # type: ignore[override]
+        """Lists are read sorted by ``update_time``; spooled events arrive in any order."""
+        return not self.live
+
+    @property
     def partitions(self) -> list[dict] | None:
         """The sub-passes. The SDK asks for them once before syncing: this is where the run
-        decides whether it is a reconciliation pass (it must precede the bookmarks' use)."""
+        decides whether it is a reconciliation pass (it must precede the bookmarks' use).
+        The live mode has one position per stream and no pass."""
+        if self.live:
+            return None
         self._plan_once()
         return [dict(p) for p in self.partition_contexts] if self.partition_contexts else None
 
@@ -547,7 +564,11 @@ class IncrementalStream(PipedriveStream):
         return {"updated_since": to_api_param(start)} if start else {}
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        """The sorted list from the bookmark; closes a reconciliation pass when it completes."""
+        """The sorted list from the bookmark; closes a reconciliation pass when it completes.
+        In the live mode: the spooled events instead."""
+        if self.live:
+            yield from self.live_records()
+            return
         self._plan_once()
         yield from super().get_records(context)
         in_pass = self.stream_state.get(reconciliation.IN_PROGRESS)
@@ -560,6 +581,71 @@ class IncrementalStream(PipedriveStream):
             reconciliation.complete_pass(self.stream_state, partitions)
             self._write_activate_version_message(version)
             self.logger.info("Reconciliation pass %s of '%s' complete", version, self.name)
+
+    # -- live mode ----------------------------------------------------------------------------
+
+    @cached_property
+    def _integer_keys(self) -> tuple[str, ...]:
+        properties = self.effective_schema["properties"]
+        return tuple(
+            key
+            for key, value in properties.items()
+            if "integer" in _type_names(value) and "string" not in _type_names(value)
+        )
+
+    def live_records(self) -> Iterator[dict[str, Any]]:
+        """The newest state of every object with events after the stream's spool position.
+
+        The position (``spool_position`` in the stream's bookmark) moves to the last event
+        read only after every record was handed on, so a crash repeats events, never skips
+        them (the target upserts by ``id`` and ignores a state older than the one it holds).
+        No version and no ACTIVATE_VERSION: the events are not the whole list.
+        """
+        state = self.stream_state
+        position = int(state.get(webhook_records.SPOOL_POSITION) or 0)
+        entity = webhook_records.ENTITY_OF_STREAM[self.name]
+        events = self._pipedrive.spool.read_after(position, entity)
+        rows, last_seq = webhook_records.newest_rows(events, self._integer_keys)
+        self._learn_unknown_fields(rows)
+        yield from rows
+        if last_seq is not None:
+            state[webhook_records.SPOOL_POSITION] = last_seq
+            self.logger.info(
+                "Applied %d %s from spool events up to position %d", len(rows), self.name, last_seq
+            )
+
+    def _learn_unknown_fields(self, rows: list[dict[str, Any]]) -> None:
+        """Fetch the field list again (once per run) when an event names a custom field the
+        cached definitions do not know, and announce the new fields in a SCHEMA message."""
+        custom = self.custom_field_set
+        if custom is None:
+            return
+        seen = {code for row in rows for code in (row.get("custom_fields") or {})}
+        unknown = seen - set(custom.converters)
+        if not unknown or not self._pipedrive.refresh_fields(str(self.custom_fields_entity)):
+            return
+        self.logger.info(
+            "Events name %d custom field(s) the cached definitions do not know: %s read again",
+            len(unknown),
+            self.custom_fields_entity,
+        )
+        for name in ("custom_field_set", "_custom_converter"):
+            self.__dict__.pop(name, None)
+        refreshed = self.custom_field_set
+        if refreshed is None:
+            return
+        self._schema = None
+        if self._input_schema is not None:
+            held = self._input_schema["properties"].setdefault("custom_fields", refreshed.schema)
+            known = held.setdefault("properties", {})
+            for name, schema in refreshed.schema["properties"].items():
+                known.setdefault(name, schema)
+        # The stream maps hold the schema they were built with: rebuild them from the new one.
+        self._pipedrive.mapper.register_raw_stream_schema(
+            self.name, self.effective_schema, self.primary_keys or []
+        )
+        self._stream_maps = []
+        self._write_schema_message()
 
 
 class V2IncrementalStream(IncrementalStream):

@@ -164,6 +164,29 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "webhook_spool",
+        th.StringType,
+        secret=True,
+        title="Webhook spool (live mode)",
+        description=(
+            "Live mode: apply the webhook events pipedrive-webhooks spooled (its spool_url: a "
+            "SQLite file path or postgresql://user:pass@host/db) instead of reading the "
+            "lists. Persons, organizations, deals, activities and notes emit the newest state "
+            "of each object with events after the stream's spool position; other streams "
+            "emit nothing. Empty: the normal sync from the API."
+        ),
+    ),
+    th.Property(
+        "field_cache_path",
+        th.StringType,
+        title="Field definitions cache (live mode)",
+        description=(
+            "With webhook_spool: a JSON file keeping the field definitions between runs, so "
+            "a run reads a field list only when an event names a custom field the file does "
+            "not know. Empty: every live run reads the field lists."
+        ),
+    ),
+    th.Property(
         "user_agent",
         th.StringType,
         title="User agent",

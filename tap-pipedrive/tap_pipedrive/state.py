@@ -23,6 +23,9 @@ _BOOKMARK = {
     "replication_key_value": {"type": ["string", "null"]},
     "table_version": {"type": ["integer", "null"]},
     "last_reconciled_at": {"type": ["string", "null"]},
+    # the live mode: the last spooled event handed on; the field definitions the target has
+    "spool_position": {"type": "integer", "minimum": 0},
+    "definitions_fetched_at": {"type": ["string", "null"]},
     "reconciliation": {
         "type": "object",
         "properties": {

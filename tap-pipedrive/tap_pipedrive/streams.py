@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from functools import cached_property
@@ -12,6 +13,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlparse, urlsplit, url
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_pipedrive import field_cache
 from tap_pipedrive.client import IncrementalStream, PipedriveStream, V2IncrementalStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
 from tap_pipedrive.errors import FieldListRefusedError, MarketingFieldsRefusedError
@@ -32,6 +34,8 @@ MARKETING_INCLUDE_FIELDS = ("marketing_status", "doi_status")
 MARKETING_REFUSALS = frozenset(
     {HTTPStatus.BAD_REQUEST, HTTPStatus.FORBIDDEN, HTTPStatus.UNPROCESSABLE_ENTITY}
 )
+# Where a field stream's state keeps which fetch of the definitions the target received.
+DEFINITIONS_FETCHED_AT = "definitions_fetched_at"
 
 
 # -- field definitions ------------------------------------------------------------------------
@@ -100,6 +104,11 @@ class FieldsStream(PipedriveStream):
     A list Pipedrive refuses (a JSON 403: the OAuth app lacks ``read_scope``; or a 404) must not
     fail discovery of every stream: the entity's records are then read without
     ``custom_fields`` and this stream emits nothing, with one warning.
+
+    In the live mode the definitions come from ``field_cache_path`` (:mod:`field_cache`) when
+    it has them; the list is read again only by :meth:`refresh` (an event named an unknown
+    field). The stream emits the definitions once per fetch (no version: a live run does not
+    retire fields) and nothing otherwise.
     """
 
     primary_keys = ("field_code",)
@@ -138,10 +147,38 @@ class FieldsStream(PipedriveStream):
         """The entity's field definitions from the API, normalized."""
         return [self.normalize(raw) for raw in self.request_records(None)]
 
+    fetched_at: str | None = None
+    """When the definitions in use were read from Pipedrive (ISO 8601, UTC)."""
+    _refetch = False
+
+    @property
+    def _cache_path(self) -> str | None:
+        return self.config.get("field_cache_path") if self.live else None
+
     @cached_property
     def definitions(self) -> list[dict[str, Any]] | None:
-        """All field definitions with their readable names (one API call per run); None if
-        Pipedrive refused the list."""
+        """All field definitions with their readable names (one API call per run, or none
+        when the live mode's cache has them); None if Pipedrive refused the list."""
+        cache_path = self._cache_path
+        if cache_path and not self._refetch:
+            entry = field_cache.read_entry(cache_path, self.name)
+            if entry is not None:
+                self.fetched_at = entry.get("fetched_at")
+                return entry["definitions"]
+        fields = self._fetch_definitions()
+        self.fetched_at = dt.datetime.now(dt.UTC).isoformat()
+        if cache_path and fields is not None:
+            field_cache.write_entry(cache_path, self.name, fields, self.fetched_at)
+        return fields
+
+    def refresh(self) -> bool:
+        """Read the list from Pipedrive again (and cache it); False if Pipedrive refused it."""
+        self._refetch = True
+        for name in ("definitions", "field_set"):
+            self.__dict__.pop(name, None)
+        return self.definitions is not None
+
+    def _fetch_definitions(self) -> list[dict[str, Any]] | None:
         try:
             fields = self.read_definitions()
         except FieldListRefusedError as refused:
@@ -169,10 +206,17 @@ class FieldsStream(PipedriveStream):
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         """Nothing for a refused list: not even ACTIVATE_VERSION, which would retire every
-        field downstream."""
+        field downstream. In the live mode: definitions the target has not received yet."""
         if self.definitions is None:
             return
-        yield from super().get_records(context)
+        if not self.live:
+            yield from super().get_records(context)
+            return
+        state = self.stream_state
+        if state.get(DEFINITIONS_FETCHED_AT) == self.fetched_at:
+            return
+        yield from self.fetch_records(context)
+        state[DEFINITIONS_FETCHED_AT] = self.fetched_at
 
     def fetch_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
         """The cached definitions (no second request)."""
@@ -326,8 +370,8 @@ class ChangelogParent(V2IncrementalStream):
     ) -> Iterable[Context | None]:
         """One changelog fetch per object updated since the last run (none in a
         reconciliation pass for objects that did not change)."""
-        if not self._children_selected:
-            return
+        if not self._children_selected or self.live:
+            return  # the live mode makes no API request
         since = self.changes_since
         if since is None or (record.get("update_time") or "") >= since:
             yield {self.child_key: record["id"], "changes_since": since}

@@ -35,6 +35,7 @@ from tap_pipedrive.settings import (
     secret_names,
     split_api_url,
 )
+from tap_pipedrive.spool_reader import SpoolReader
 from tap_pipedrive.state import check_state, read_state
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, STREAM_NAMES, FieldsStream
 from tap_pipedrive.transport import redact_url
@@ -66,6 +67,7 @@ class TapPipedrive(Tap):
             check_state(kwargs["state"])
         super().__init__(*args, **kwargs)
         self._field_streams: dict[str, FieldsStream] = {}
+        self._refreshed_fields: dict[str, bool] = {}
         if self.input_catalog is not None:
             unknown = sorted(
                 entry.tap_stream_id
@@ -154,6 +156,11 @@ class TapPipedrive(Tap):
         """Burst-window pacing shared by every stream."""
         return RequestPacer()
 
+    @cached_property
+    def spool(self) -> SpoolReader:
+        """The webhook spool the live mode reads (``webhook_spool``)."""
+        return SpoolReader(str(self.config["webhook_spool"]))
+
     # -- streams ------------------------------------------------------------------------------
 
     def discover_streams(self) -> Sequence[Stream]:
@@ -164,12 +171,28 @@ class TapPipedrive(Tap):
             stream.logger.addFilter(REPORTED_ELSEWHERE)
         return streams
 
+    def load_streams(self) -> list[Stream]:
+        """The SDK's streams (synced in name order); in the live mode the field streams sync
+        last, so definitions an event made the run read again reach the target in that run."""
+        streams = super().load_streams()
+        if self.config.get("webhook_spool"):
+            streams.sort(key=lambda stream: isinstance(stream, FieldsStream))
+        return streams
+
     def custom_field_set(self, field_stream_name: str) -> CustomFieldSet | None:
         """The custom fields described by one field stream (fetched on first use; None if
         Pipedrive refused the list)."""
         if not self._field_streams:
             _ = self.streams
         return self._field_streams[field_stream_name].field_set
+
+    def refresh_fields(self, field_stream_name: str) -> bool:
+        """Read one field list from Pipedrive again, at most once per run; False if Pipedrive
+        refused it."""
+        if field_stream_name not in self._refreshed_fields:
+            stream = self._field_streams[field_stream_name]
+            self._refreshed_fields[field_stream_name] = stream.refresh()
+        return self._refreshed_fields[field_stream_name]
 
     # -- running ------------------------------------------------------------------------------
 
