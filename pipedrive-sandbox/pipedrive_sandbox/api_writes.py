@@ -226,7 +226,8 @@ def delete_entity(req: Request) -> Response:
 
 def merge_entity(req: Request) -> Response:
     """PUT /v1/persons/{id}/merge, /v1/organizations/{id}/merge: ``{id}`` merges into
-    ``merge_with_id``, which survives; answers the survivor in v1 shape."""
+    ``merge_with_id``, which survives; answers the survivor as a v1 person, or an organization's
+    ``{"id"}`` only (``MergeOrganizationsResponse``)."""
     kind = _KINDS[req.template.removesuffix("/{id}/merge")]
     store = req.sandbox.store
     merged_id = parse_id(req.params["id"])
@@ -244,8 +245,8 @@ def merge_entity(req: Request) -> Response:
     _live(store, kind, merged_id)
     _live(store, kind, survivor_id)
     survivor = merges.merge(store, kind, merged_id, survivor_id, source="api")
-    shape = v1_shapes.person if kind == "persons" else v1_shapes.organization
-    return Response(200, {"success": True, "data": shape(store, survivor)})
+    data = v1_shapes.person(store, survivor) if kind == "persons" else {"id": survivor_id}
+    return Response(200, {"success": True, "data": data})
 
 
 def _note_fields(req: Request) -> dict[str, Any]:

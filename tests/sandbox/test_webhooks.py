@@ -440,3 +440,29 @@ def test_bad_delivery_settings_are_refused(sandbox: RunningSandbox, body: dict[s
     assert answer.status_code == 400
     assert answer.json()["ok"] is False
     assert sandbox.control.webhooks()["config"]["retry_delays"] == [3.0, 30.0, 150.0]
+
+
+@pytest.mark.parametrize("kind", ["persons", "organizations"])
+def test_merge_answers_match_the_spec(writable_sandbox: RunningSandbox, kind: str) -> None:
+    api = api_session(writable_sandbox)
+    first, second, third = (
+        r["id"] for r in writable_sandbox.control.dataset(kind, include_deleted=False)[:3]
+    )
+    url = f"{writable_sandbox.base_url}/v1/{kind}"
+    answer = api.put(f"{url}/{first}/merge", json={"merge_with_id": second}, timeout=10)
+    assert answer.status_code == 200
+    assert answer.json()["data"]["id"] == second
+    converter = Converter("v1", custom_key_objects={"data"})
+    schema = converter.convert(response_schema("v1", "PUT", f"/{kind}/{{id}}/merge"))
+    assert problems(validator(schema), answer.json(), f"PUT /v1/{kind}/{{id}}/merge") == []
+    refused = [
+        api.put(f"{url}/{third}/merge", json={}, timeout=10),
+        api.put(f"{url}/{third}/merge", json={"merge_with_id": "2"}, timeout=10),
+        api.put(f"{url}/{third}/merge", json={"merge_with_id": third}, timeout=10),
+        api.put(f"{url}/{third}/merge", json={"merge_with_id": second, "x": 1}, timeout=10),
+    ]
+    assert [r.status_code for r in refused] == [400, 400, 400, 400]
+    assert all("merge_with_id" in r.json()["error"] for r in refused)
+    gone = api.put(f"{url}/{third}/merge", json={"merge_with_id": first}, timeout=10)
+    assert gone.status_code == 404
+    assert writable_sandbox.control.get(kind, third)["is_deleted"] is False
