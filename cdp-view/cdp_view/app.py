@@ -106,6 +106,8 @@ class ViewState:
     reader: CDPReader
     password: str | None
     last_read: dict[str, tuple[dt.datetime, dict[str, Any]]] = field(default_factory=dict)
+    #: Source counts and the ``sync_runs`` state they were counted at (they change with runs).
+    counts: tuple[tuple[Any, ...], dict[str, int]] | None = None
     resync: subprocess.Popen | None = None
 
 
@@ -281,7 +283,7 @@ async def save_settings(request: Request) -> Response:
         streams=[str(s) for s in form.getlist("streams")],
         current_select=list(source.tap.get("_select") or []),
     )
-    shown = {name: str(form.get(name, "")) for name in TARGET_SETTINGS}
+    shown = {name: str(form.get(name, "")) for name in (*TARGET_SETTINGS, "writable_fields_all")}
     try:
         check_target({**source.target, **submitted[TARGET]})
     except SettingRefusedError as exc:
@@ -385,8 +387,11 @@ def _overview_data(conn: sa.Connection, state: ViewState) -> dict[str, Any]:
         for run in reversed(charted)
         if run["started_at"]
     ]
+    runs_state = queries.runs_state(conn, t)
+    if state.counts is None or state.counts[0] != runs_state:
+        state.counts = (runs_state, queries.source_counts(conn, t))
     return {
-        "counts": queries.source_counts(conn, t),
+        "counts": state.counts[1],
         "runs": charted[: queries.RUNS_SHOWN],
         "count_keys": queries.RUN_COUNT_KEYS,
         "records_chart": bar_chart(points, title="Records synced per run", unit="records"),

@@ -33,6 +33,49 @@ class Page:
     next_cursor: str | None
 
 
+def _columns(table: sa.Table, *names: str) -> list[sa.Column]:
+    """Named columns only: the CDP may have been migrated by an older or newer target-cdp,
+    and a ``SELECT`` of every column this version defines would fail on a missing one."""
+    return [table.c[name] for name in names]
+
+
+RUN_COLUMNS = ("run_id", "started_at", "finished_at", "status", "counts", "error")
+ACTIVITY_COLUMNS = (
+    "activity_key",
+    "activity_type",
+    "person_id",
+    "organization_id",
+    "deal_id",
+    "occurred_at",
+    "attributes",
+)
+PERSON_COLUMNS = (
+    "person_id",
+    "email",
+    "first_name",
+    "last_name",
+    "phone",
+    "organization_id",
+    "email_permission",
+    "sms_permission",
+    "pipedrive_person_id",
+    "attributes",
+    "source",
+    "created_at",
+    "updated_at",
+    "is_deleted",
+)
+CONFLICT_COLUMNS = (
+    "conflict_key",
+    "pipedrive_person_id",
+    "email",
+    "conflicting_person_id",
+    "conflicting_pipedrive_person_id",
+    "resolution",
+    "detected_at",
+)
+
+
 def _rows(result: sa.CursorResult) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in result]
 
@@ -62,10 +105,20 @@ def source_counts(conn: sa.Connection, t: CDPTables) -> dict[str, int]:
     return {name: conn.execute(statement).scalar_one() for name, statement in statements.items()}
 
 
+def runs_state(conn: sa.Connection, t: CDPTables) -> tuple[Any, ...]:
+    """What changes whenever a run starts, ends or commits its end: counting again is due."""
+    r = t.sync_runs
+    statement = sa.select(
+        sa.func.count(), sa.func.max(r.c.started_at), sa.func.max(r.c.finished_at)
+    ).where(r.c.status != "running")
+    return tuple(conn.execute(statement).one())
+
+
 def runs(conn: sa.Connection, t: CDPTables, limit: int) -> list[dict[str, Any]]:
     """The latest runs, newest first, with their counts as a dict per stream."""
     r = t.sync_runs
-    rows = _rows(conn.execute(sa.select(r).order_by(r.c.started_at.desc()).limit(limit)))
+    statement = sa.select(*_columns(r, *RUN_COLUMNS)).order_by(r.c.started_at.desc()).limit(limit)
+    rows = _rows(conn.execute(statement))
     for row in rows:
         counts = _json(row["counts"]) or {}
         row["counts"] = counts
@@ -82,7 +135,12 @@ def sync_status(conn: sa.Connection, t: CDPTables) -> dict[str, Any]:
     r = t.sync_runs
 
     def newest(*where: Any) -> dict[str, Any] | None:
-        statement = sa.select(r).where(*where).order_by(r.c.started_at.desc()).limit(1)
+        statement = (
+            sa.select(*_columns(r, *RUN_COLUMNS))
+            .where(*where)
+            .order_by(r.c.started_at.desc())
+            .limit(1)
+        )
         row = conn.execute(statement).first()
         return dict(row._mapping) if row else None
 
@@ -113,7 +171,8 @@ def rejected_records(conn: sa.Connection, t: CDPTables, limit: int) -> list[dict
 def rejected_record(conn: sa.Connection, t: CDPTables, key: str) -> dict[str, Any] | None:
     """One rejected record with its raw record."""
     rr = t.rejected_records
-    row = conn.execute(sa.select(rr).where(rr.c.rejection_key == key)).first()
+    columns = _columns(rr, "rejection_key", "stream", "record_key", "reason", "raw_record")
+    row = conn.execute(sa.select(*columns).where(rr.c.rejection_key == key)).first()
     return dict(row._mapping) if row else None
 
 
@@ -121,7 +180,9 @@ def identity_conflicts(conn: sa.Connection, t: CDPTables, limit: int) -> list[di
     """Identity conflicts, newest first."""
     ic = t.identity_conflicts
     statement = (
-        sa.select(ic).order_by(ic.c.detected_at.desc().nulls_last(), ic.c.conflict_key).limit(limit)
+        sa.select(*_columns(ic, *CONFLICT_COLUMNS))
+        .order_by(ic.c.detected_at.desc().nulls_last(), ic.c.conflict_key)
+        .limit(limit)
     )
     return _rows(conn.execute(statement))
 
@@ -129,7 +190,8 @@ def identity_conflicts(conn: sa.Connection, t: CDPTables, limit: int) -> list[di
 def identity_conflict(conn: sa.Connection, t: CDPTables, key: str) -> dict[str, Any] | None:
     """One identity conflict."""
     ic = t.identity_conflicts
-    row = conn.execute(sa.select(ic).where(ic.c.conflict_key == key)).first()
+    statement = sa.select(*_columns(ic, *CONFLICT_COLUMNS)).where(ic.c.conflict_key == key)
+    row = conn.execute(statement).first()
     return dict(row._mapping) if row else None
 
 
@@ -163,9 +225,20 @@ def activity_feed(
         where.append(
             sa.or_(a.c.occurred_at < when, sa.and_(a.c.occurred_at == when, a.c.activity_key < key))
         )
-    statement = (
-        sa.select(a)
+    # The page's oldest time first, from the timestamp column alone; then the page, from the
+    # rows at or after it: a columnar engine skips the older row groups, PostgreSQL reads its
+    # occurred_at index, and neither sorts millions of activity keys.
+    times = (
+        sa.select(a.c.occurred_at)
         .where(*where)
+        .order_by(a.c.occurred_at.desc())
+        .limit(limit + 1)
+        .subquery()
+    )
+    oldest = sa.select(sa.func.min(times.c.occurred_at)).scalar_subquery()
+    statement = (
+        sa.select(*_columns(a, *ACTIVITY_COLUMNS))
+        .where(*where, a.c.occurred_at >= oldest)
         .order_by(a.c.occurred_at.desc(), a.c.activity_key.desc())
         .limit(limit + 1)
     )
@@ -215,11 +288,15 @@ def people(conn: sa.Connection, t: CDPTables, *, search: str | None, cursor: str
     p = t.people
     where = [p.c.pipedrive_person_id.is_not(None)]
     if search:
-        pattern = f"%{search.strip().lower()}%"
-        full_name = sa.func.lower(
-            sa.func.coalesce(p.c.first_name, "") + " " + sa.func.coalesce(p.c.last_name, "")
+        escaped = search.strip().replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = f"%{escaped}%"
+        full_name = sa.func.coalesce(p.c.first_name, "") + " " + sa.func.coalesce(p.c.last_name, "")
+        where.append(
+            sa.or_(
+                p.c.email.ilike(pattern, escape="/"),
+                full_name.ilike(pattern, escape="/"),
+            )
         )
-        where.append(sa.or_(sa.func.lower(p.c.email).like(pattern), full_name.like(pattern)))
     if cursor:
         where.append(p.c.person_id > cursor)
     columns = (
@@ -244,13 +321,18 @@ def people(conn: sa.Connection, t: CDPTables, *, search: str | None, cursor: str
 def person(conn: sa.Connection, t: CDPTables, person_id: str) -> dict[str, Any] | None:
     """One person with their attributes and activity summary."""
     p, s = t.people, t.activity_summary
-    row = conn.execute(sa.select(p).where(p.c.person_id == person_id)).first()
+    statement = sa.select(*_columns(p, *PERSON_COLUMNS)).where(p.c.person_id == person_id)
+    row = conn.execute(statement).first()
     if row is None:
         return None
     found = dict(row._mapping)
     found["name"] = display_name(found)
     found["attributes"] = _json(found["attributes"]) or {}
-    summary = sa.select(s).where(s.c.person_id == person_id).order_by(s.c.last_at.desc())
+    summary = (
+        sa.select(*_columns(s, "activity_type", "count", "first_at", "last_at"))
+        .where(s.c.person_id == person_id)
+        .order_by(s.c.last_at.desc())
+    )
     found["summary"] = _rows(conn.execute(summary))
     return found
 
@@ -323,21 +405,28 @@ def audience_members(
 
 
 def audience_builds(conn: sa.Connection, aud: Audiences, audience: str) -> list[dict[str, Any]]:
-    """Entries and exits of one audience per build (``as_of``), newest build first."""
+    """Entries and exits of one audience per build (``as_of``), newest build first.
+
+    Stints enter and exit at a build's ``as_of``: one grouped pass over the audience's stints
+    for each, matched to the builds here.
+    """
     m, b = aud.membership, aud.builds
-    entered = (
-        sa.select(sa.func.count())
-        .where(m.c.audience == audience, m.c.entered_at == b.c.as_of)
-        .scalar_subquery()
+    builds = list(
+        conn.execute(sa.select(b.c.as_of).order_by(b.c.as_of.desc()).limit(RUNS_SHOWN)).scalars()
     )
-    exited = (
-        sa.select(sa.func.count())
-        .where(m.c.audience == audience, m.c.exited_at == b.c.as_of)
-        .scalar_subquery()
-    )
-    statement = (
-        sa.select(b.c.as_of, entered.label("entered"), exited.label("exited"))
-        .order_by(b.c.as_of.desc())
-        .limit(RUNS_SHOWN)
-    )
-    return _rows(conn.execute(statement))
+    if not builds:
+        return []
+
+    def per_build(column: sa.ColumnElement) -> dict[Any, int]:
+        statement = (
+            sa.select(column, sa.func.count())
+            .where(m.c.audience == audience, column.in_(builds))
+            .group_by(column)
+        )
+        return dict(conn.execute(statement).tuples().all())
+
+    entered, exited = per_build(m.c.entered_at), per_build(m.c.exited_at)
+    return [
+        {"as_of": as_of, "entered": entered.get(as_of, 0), "exited": exited.get(as_of, 0)}
+        for as_of in builds
+    ]

@@ -80,6 +80,8 @@ def form_values(config: Mapping[str, Any]) -> dict[str, str]:
             shown[name] = ""
         else:
             shown[name] = str(value)
+    # Unset (every field) and [] (none but the email) both show an empty list.
+    shown["writable_fields_all"] = "on" if config.get("writable_fields") is None else ""
     return shown
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from pipedrive_sandbox.testing import start_sandbox
 from view_helpers import (
+    BIN,
     SANDBOX_TOKEN,
     VIEW_PASSWORD,
     View,
@@ -82,7 +83,18 @@ def pg_view(tmp_path_factory: pytest.TempPathFactory, pg_url: str) -> Iterator[V
 
 @pytest.fixture(scope="module")
 def settings_view(tmp_path_factory: pytest.TempPathFactory, duckdb_url: str) -> Iterator[View]:
-    """A view on a project copy of its own, for the tests that change settings."""
+    """A view on a project copy of its own, for the tests that change settings.
+
+    Its Meltano is the real one except for ``meltano run``, which only writes its arguments
+    to ``runs.log`` (a resync would install plugins and sync; the test checks what is asked).
+    """
     project = make_project(tmp_path_factory.mktemp("project-settings"))
-    with serve(project, "dev", duckdb_env(duckdb_url)) as view:
+    wrapper = project / "meltano-except-run"
+    wrapper.write_text(
+        "#!/bin/sh\n"
+        'case " $* " in *" run "*) echo "$@" >> "$(dirname "$0")/runs.log"; exit 0;; esac\n'
+        f'exec "{BIN / "meltano"}" "$@"\n'
+    )
+    wrapper.chmod(0o755)
+    with serve(project, "dev", duckdb_env(duckdb_url), "--meltano", str(wrapper)) as view:
         yield view

@@ -8,6 +8,7 @@ Chromium comes from apt (``.ci/run`` installs it): if it is missing these tests 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -152,6 +153,13 @@ def test_settings_persist_in_meltano_yml(
     assert target["merge_strategy"] == "append_only"
     assert target["activity_retention_days"] == 30
     expect(page.locator("select[name=merge_strategy]")).to_have_value("append_only")
+    page.click("#resync")
+    expect(page.locator("#notice")).to_contain_text("Resync started")
+    runs = settings_view.project / "runs.log"
+    deadline = time.monotonic() + 60
+    while not runs.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert runs.read_text().split() == ["--environment", "dev", "run", "--full-refresh", "sync-cdp"]
 
     before = settings_view.meltano_yml()
     page.fill("input[name=activity_retention_days]", "-5")

@@ -108,6 +108,8 @@ def test_people_search_and_audiences(duckdb_view: View, duckdb_url: str) -> None
         found = client.get("/people", params={"q": someone["email"].upper()}).text
         assert f'href="/people/{someone["person_id"]}"' in found
         assert len(re.findall(r'class="person"', found)) == matching["n"]
+        literal = client.get("/people", params={"q": "%"}).text  # a wildcard matches itself
+        assert len(re.findall(r'class="person"', literal)) == 0
         everyone = client.get("/people").text
         for size in sizes:
             assert re.search(

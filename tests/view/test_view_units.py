@@ -7,17 +7,21 @@ import datetime as dt
 from pathlib import Path
 
 import pytest
-from cdp_view import access
+import sqlalchemy as sa
+from cdp_view import access, queries
 from cdp_view.meltano import MeltanoProject
+from cdp_view.reader import CDPReader
 from cdp_view.settings_form import (
     TAP,
     TARGET,
     SettingRefusedError,
     changes,
     check_target,
+    form_values,
     needs_resync,
     parse_form,
 )
+from target_cdp.tables import build_tables, migrate
 from view_helpers import ROOT, make_project
 
 FORM = {
@@ -120,3 +124,41 @@ def test_schedules_of_the_tap_and_their_next_run(tmp_path: Path) -> None:
     assert schedule.next_run(now) == dt.datetime(2026, 3, 1, 10, 15, tzinfo=dt.UTC)
     assert project.schedules_of("tap-pipedrive-sales-pipeline") == []
     assert "persons.*" in project.select_patterns("tap-pipedrive")
+
+
+def test_no_writable_field_is_not_shown_as_every_field() -> None:
+    assert form_values({})["writable_fields_all"] == "on"
+    assert form_values({"writable_fields": []})["writable_fields_all"] == ""
+    assert form_values({"writable_fields": ["email"]})["writable_fields"] == "email"
+
+
+def test_a_cdp_migrated_by_another_target_version_is_read(tmp_path: Path) -> None:
+    """The view selects the columns it shows, so a CDP lacking one the installed target-cdp
+    defines (written by an older version, migrated at its next run) still reads."""
+    url = f"duckdb:///{tmp_path / 'older.duckdb'}"
+    engine = sa.create_engine(url)
+    tables = build_tables("older.cdp")
+    migrate(engine, tables)
+    with engine.begin() as conn:
+        for table in (tables.people, tables.activities, tables.sync_runs):
+            conn.exec_driver_sql(f"ALTER TABLE older.cdp.{table.name} ADD COLUMN only_here INT")
+        conn.exec_driver_sql("ALTER TABLE older.cdp.people DROP COLUMN pipedrive_deleted_at")
+        conn.exec_driver_sql("ALTER TABLE older.cdp.activities DROP COLUMN source_record")
+        conn.exec_driver_sql(
+            "INSERT INTO older.cdp.people (person_id, email, pipedrive_person_id, is_deleted) "
+            "VALUES ('p1', 'ann@x.io', 1, false)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO older.cdp.activities (activity_key, activity_type, person_id, "
+            "occurred_at) VALUES ('k1', 'pipedrive.person.created', 'p1', now())"
+        )
+    engine.dispose()
+    reader = CDPReader(url, "cdp")
+    with reader.connect() as conn:
+        assert queries.person(conn, reader.tables, "p1")["email"] == "ann@x.io"
+        feed = queries.activity_feed(
+            conn, reader.tables, activity_type=None, person_id="p1", cursor=None
+        )
+        assert [row["activity_key"] for row in feed.rows] == ["k1"]
+        assert queries.sync_status(conn, reader.tables)["succeeded"] is None
+    reader.dispose()
