@@ -158,12 +158,14 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "object",
             "Activity retention overrides",
             "Retention per activity type (exact type or glob such as `pipedrive.deal.*`): "
-            'days, or null / `"forever"` to keep forever.',
+            'days, or null / `"forever"` to keep forever. Nested objects are read as dotted '
+            "types (Meltano nests dotted keys of object settings).",
             additionalProperties={
                 "anyOf": [
                     {"type": "integer", "minimum": 0},
                     {"type": "null"},
                     {"type": "string", "enum": [KEEP_FOREVER]},
+                    {"type": "object"},
                 ]
             },
             default={},
@@ -248,7 +250,7 @@ class Settings:
         if merged["merge_strategy"] not in MERGE_STRATEGIES:
             raise _error("merge_strategy", f"must be one of {', '.join(MERGE_STRATEGIES)}")
         overrides: dict[str, int | None] = {}
-        for pattern, days in (merged["activity_retention_overrides"] or {}).items():
+        for pattern, days in _dotted(merged["activity_retention_overrides"] or {}).items():
             if days is not None and days != KEEP_FOREVER and not isinstance(days, int):
                 raise _error("activity_retention_overrides", f"{pattern!r}: days, null or forever")
             overrides[pattern] = None if days in (None, KEEP_FOREVER) else days
@@ -333,6 +335,22 @@ def _duckdb_directory_problem(database: str | None) -> str | None:
 
 def _lower_set(values: list[Any]) -> frozenset[str]:
     return frozenset(str(v).strip().lower() for v in values)
+
+
+def _dotted(overrides: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Retention overrides with nested objects read back as dotted activity types.
+
+    Meltano stores an object setting's dotted keys as nested objects (``pipedrive.deal.*: 30``
+    reaches the target as ``{"pipedrive": {"deal": {"*": 30}}}``); activity types are dotted,
+    so both spellings mean the same override.
+    """
+    flat: dict[str, Any] = {}
+    for key, value in overrides.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
 
 
 def _error(setting: str, problem: str) -> ConfigValidationError:

@@ -244,3 +244,16 @@ def test_definitions_carry_no_singer_metadata_columns(cdp):
     }
     assert "emails" in definitions["pipedrive.person.updated"]
     assert not [n for names in definitions.values() for n in names if n.startswith("_sdc_")]
+
+
+def test_retention_overrides_nested_by_meltano_mean_the_dotted_types(cdp):
+    # Meltano stores `pipedrive.deal.*: forever` of an object setting as nested objects.
+    nested = {"pipedrive": {"deal": {"*": "forever"}, "note": {"added": 10}}}
+    old_person = person(1, "a@acme.io", add_time=ts(200), update_time=ts(200))
+    messages = [
+        *stream_of("persons", [old_person]),
+        *stream_of("deals", [deal(1, person_id=1, add_time=ts(150), update_time=ts(150))]),
+        *stream_of("notes", [note(1, person_id=1, add_time=ts(20), update_time=ts(20))]),
+    ]
+    cdp.run(messages, activity_retention_overrides=nested)
+    assert [t for t, _ in types(cdp)] == ["pipedrive.deal.created"]
