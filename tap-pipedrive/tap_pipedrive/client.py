@@ -594,25 +594,28 @@ class IncrementalStream(PipedriveStream):
         )
 
     def live_records(self) -> Iterator[dict[str, Any]]:
-        """The newest state of every object with events after the stream's spool position.
+        """The newest state of every object with events after the stream's spool position, up to
+        the position the spool had when the run started (the same for every stream).
 
-        The position (``spool_position`` in the stream's bookmark) moves to the last event
-        read only after every record was handed on, so a crash repeats events, never skips
-        them (the target upserts by ``id`` and ignores a state older than the one it holds).
+        The position (``spool_position`` in the stream's bookmark) moves there only after every
+        record was handed on, so a crash repeats events, never skips them (the target upserts
+        by ``id`` and ignores a state older than the one it holds).
         No version and no ACTIVATE_VERSION: the events are not the whole list.
         """
         state = self.stream_state
         position = int(state.get(webhook_records.SPOOL_POSITION) or 0)
+        through = self._pipedrive.spool_through
+        if through <= position:
+            return
         entity = webhook_records.ENTITY_OF_STREAM[self.name]
-        events = self._pipedrive.spool.read_after(position, entity)
-        rows, last_seq = webhook_records.newest_rows(events, self._integer_keys)
+        events = self._pipedrive.spool.read_after(position, entity, through)
+        rows = webhook_records.newest_rows(events, self._integer_keys)
         self._learn_unknown_fields(rows)
         yield from rows
-        if last_seq is not None:
-            state[webhook_records.SPOOL_POSITION] = last_seq
-            self.logger.info(
-                "Applied %d %s from spool events up to position %d", len(rows), self.name, last_seq
-            )
+        state[webhook_records.SPOOL_POSITION] = through
+        self.logger.info(
+            "Applied %d %s from the spool through position %d", len(rows), self.name, through
+        )
 
     def _learn_unknown_fields(self, rows: list[dict[str, Any]]) -> None:
         """Fetch the field list again (once per run) when an event names a custom field the

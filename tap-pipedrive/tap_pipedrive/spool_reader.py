@@ -4,9 +4,13 @@ The receiver depends on this package (it authenticates with :mod:`tap_pipedrive.
 tap cannot import the receiver. The spool's documented table is the contract between the two
 (``pipedrive-webhooks`` README, "The spool"): ``webhook_events`` with ``seq`` (the position:
 only grows, an event with a smaller ``seq`` never becomes visible after a larger one),
-``entity``, ``entity_id`` and ``body`` (the delivery as received). The tap only reads it, and
-refuses a database without that table in one line instead of creating an empty one, which
-would hide a mistyped ``webhook_spool``. ``tests/tap/test_tap_live.py`` writes with the
+``entity``, ``entity_id`` and ``body`` (the delivery as received), and ``webhook_runs``, where
+the applying job reports the position it applied through (``applied_through`` of the run
+``PIPEDRIVE_WEBHOOKS_RUN_ID`` names; it counts once the run exits 0). A run reads up to the
+position the spool had when the run started, so every stream stops at the same event and
+events arriving meanwhile are the next run's. The tap never creates a table: a database
+without the spool's tables is one line (an empty spool created in its place would hide a
+mistyped ``webhook_spool``). ``tests/tap/test_tap_live.py`` writes with the
 receiver's spool and reads with this module, so the two sides stay in agreement.
 """
 
@@ -26,6 +30,9 @@ from tap_pipedrive.errors import ConfigError
 EVENTS_TABLE = "webhook_events"
 BATCH_SIZE = 1000
 
+_runs = sa.table(
+    "webhook_runs", sa.column("run_id", sa.BigInteger), sa.column("applied_through", sa.BigInteger)
+)
 _events = sa.table(
     EVENTS_TABLE,
     sa.column("seq", sa.BigInteger),
@@ -77,8 +84,36 @@ class SpoolReader:
             raise ConfigError(msg)
         self._engine = sa.create_engine(url)
 
-    def read_after(self, position: int, entity: str) -> Iterator[SpooledEvent]:
-        """Every event of ``entity`` (``person``...) after ``position``, in ``seq`` order.
+    def _execute(self, statement: sa.Executable, *, commit: bool = False) -> list[Any]:
+        """The statement's rows (none when ``commit``), or one line naming the spool."""
+        try:
+            if commit:
+                with self._engine.begin() as conn:
+                    conn.execute(statement)
+                return []
+            with self._engine.connect() as conn:
+                return list(conn.execute(statement).mappings())
+        except sa.exc.SQLAlchemyError as exc:
+            cause = type(getattr(exc, "orig", None) or exc).__name__
+            msg = (
+                f"webhook_spool {self._shown} cannot be read as a pipedrive-webhooks spool "
+                f"({cause}: no {EVENTS_TABLE} table, or the database is unreachable); set "
+                "webhook_spool to the receiver's spool_url"
+            )
+            raise ConfigError(msg) from None
+
+    def position(self) -> int:
+        """The newest event's ``seq`` (0 for an empty spool).
+
+        Raises:
+            ConfigError: the database has no spool table (or cannot be opened).
+        """
+        newest = sa.func.coalesce(sa.func.max(_events.c.seq), 0).label("newest")
+        return int(self._execute(sa.select(newest))[0]["newest"])
+
+    def read_after(self, position: int, entity: str, through: int) -> Iterator[SpooledEvent]:
+        """Every event of ``entity`` (``person``...) after ``position`` up to ``through``, in
+        ``seq`` order.
 
         Raises:
             ConfigError: the database has no spool table (or cannot be opened).
@@ -86,21 +121,15 @@ class SpoolReader:
         while True:
             query = (
                 sa.select(_events)
-                .where(_events.c.seq > position, _events.c.entity == entity)
+                .where(
+                    _events.c.seq > position,
+                    _events.c.seq <= through,
+                    _events.c.entity == entity,
+                )
                 .order_by(_events.c.seq)
                 .limit(BATCH_SIZE)
             )
-            try:
-                with self._engine.connect() as conn:
-                    rows = conn.execute(query).mappings().all()
-            except sa.exc.SQLAlchemyError as exc:
-                cause = type(getattr(exc, "orig", None) or exc).__name__
-                msg = (
-                    f"webhook_spool {self._shown} cannot be read as a pipedrive-webhooks spool "
-                    f"({cause}: no {EVENTS_TABLE} table, or the database is unreachable); set "
-                    "webhook_spool to the receiver's spool_url"
-                )
-                raise ConfigError(msg) from None
+            rows = self._execute(query)
             for row in rows:
                 yield SpooledEvent(
                     seq=int(row["seq"]),
@@ -112,3 +141,13 @@ class SpoolReader:
             if len(rows) < BATCH_SIZE:
                 return
             position = int(rows[-1]["seq"])
+
+    def record_applied(self, run_id: int, through: int) -> None:
+        """Report to the receiver that its run ``run_id`` handed on every event up to
+        ``through`` (what ``pipedrive_webhooks.Spool.record_applied`` writes).
+
+        Raises:
+            ConfigError: the database has no spool table (or cannot be written).
+        """
+        statement = sa.update(_runs).where(_runs.c.run_id == run_id).values(applied_through=through)
+        self._execute(statement, commit=True)

@@ -40,6 +40,9 @@ from tap_pipedrive.state import check_state, read_state
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, STREAM_NAMES, FieldsStream
 from tap_pipedrive.transport import redact_url
 
+# Set by pipedrive-webhooks for the applying job it starts: the run to report the position to.
+RUN_ID_VARIABLE = "PIPEDRIVE_WEBHOOKS_RUN_ID"
+
 
 class TapPipedrive(Tap):
     """Singer tap for Pipedrive (API v2, and v1 where v2 has no endpoint)."""
@@ -161,6 +164,11 @@ class TapPipedrive(Tap):
         """The webhook spool the live mode reads (``webhook_spool``)."""
         return SpoolReader(str(self.config["webhook_spool"]))
 
+    @cached_property
+    def spool_through(self) -> int:
+        """The spool's position when the run first read it: every stream reads up to it."""
+        return self.spool.position()
+
     # -- streams ------------------------------------------------------------------------------
 
     def discover_streams(self) -> Sequence[Stream]:
@@ -207,6 +215,7 @@ class TapPipedrive(Tap):
         """
         try:
             self.sync_all()
+            self._report_applied()
         except BudgetExhausted as exc:
             self.write_final_state()
             self.logger.warning(
@@ -222,6 +231,18 @@ class TapPipedrive(Tap):
         finally:
             metrics_log.log_token_usage(self.metrics_logger, self.logger, self.budget)
             select_patterns.warn_unmatched(self.logger, os.environ, self.input_catalog)
+
+    def _report_applied(self) -> None:
+        """Live mode started by the receiver (``PIPEDRIVE_WEBHOOKS_RUN_ID``): tell it the
+        position this run handed on (it counts once the run exits 0, i.e. the target too)."""
+        run_id = os.environ.get(RUN_ID_VARIABLE)
+        if (
+            not self.config.get("webhook_spool")
+            or not run_id
+            or "spool_through" not in self.__dict__
+        ):
+            return
+        self.spool.record_applied(int(run_id), self.spool_through)
 
     def write_final_state(self) -> None:
         """Finalize interrupted bookmarks and write the STATE message."""

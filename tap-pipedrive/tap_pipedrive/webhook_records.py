@@ -9,7 +9,8 @@ an API list would have returned; the stream then shapes it with the same code as
 records (:meth:`tap_pipedrive.client.PipedriveStream.post_process`, the custom-field
 converters), so a record from a webhook and one from a list are the same record.
 
-* ``create``/``change``: ``data`` (the object's current state).
+* ``create``/``change``: ``data`` (the object's current state; without an ``update_time``, the
+  event's ``meta.timestamp`` stands in).
 * ``delete``: ``previous`` (its last state) marked deleted (``is_deleted``, ``active_flag``
   false; a deal's ``status`` ``deleted``), with ``update_time`` the deletion time
   (``meta.timestamp``) so an older event delivered late cannot undo it. A merge is a delete
@@ -106,6 +107,8 @@ def api_row(event: SpooledEvent, integer_keys: Iterable[str]) -> dict[str, Any] 
         row["custom_fields"] = {code: unwrap_custom_value(v) for code, v in custom.items()}
     if event.action == "delete":
         _mark_deleted(row, event)
+    elif row.get("update_time") is None:  # the object's state as of the event
+        row["update_time"] = to_rfc3339((event.payload.get("meta") or {}).get("timestamp"))
     return row
 
 
@@ -124,14 +127,12 @@ def _mark_deleted(row: dict[str, Any], event: SpooledEvent) -> None:
 
 def newest_rows(
     events: Iterable[SpooledEvent], integer_keys: Iterable[str]
-) -> tuple[list[dict[str, Any]], int | None]:
+) -> list[dict[str, Any]]:
     """The newest row of each object (by ``update_time``, then position), sorted by
-    ``(update_time, id)``, and the position of the last event read (None: no event)."""
+    ``(update_time, id)``."""
     keys = tuple(integer_keys)
     newest: dict[int, tuple[str, int, dict[str, Any]]] = {}
-    last_seq = None
     for event in events:
-        last_seq = event.seq
         row = api_row(event, keys)
         if row is None:
             continue
@@ -140,4 +141,4 @@ def newest_rows(
         if held is None or (when, event.seq) >= held[:2]:
             newest[row["id"]] = (when, event.seq, row)
     rows = sorted(newest.values(), key=lambda item: (item[0], item[2]["id"]))
-    return [row for _, _, row in rows], last_seq
+    return [row for _, _, row in rows]

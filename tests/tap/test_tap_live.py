@@ -192,15 +192,17 @@ def test_the_tap_reads_what_the_receiver_spooled(
     written = spool.read_after(0)
     spool.close()
     reader = SpoolReader(spool_url)
-    read = list(reader.read_after(0, "person"))
+    assert reader.position() == written[-1].seq
+    read = list(reader.read_after(0, "person", reader.position()))
     assert [e.seq for e in read] == [written[0].seq, written[2].seq]
     assert [(e.action, e.entity, e.entity_id) for e in read] == [
         ("create", "person", "8"),
         ("change", "person", "9"),
     ]
     assert read[0].payload == written[0].payload
-    assert list(reader.read_after(written[1].seq, "deal")) == []
-    assert [e.entity_id for e in reader.read_after(0, "deal")] == ["3"]
+    assert list(reader.read_after(written[1].seq, "deal", written[-1].seq)) == []
+    assert [e.entity_id for e in reader.read_after(0, "deal", written[1].seq)] == ["3"]
+    assert list(reader.read_after(0, "person", written[0].seq - 1)) == []
 
 
 def test_a_database_without_the_spool_table_is_one_line(tmp_path: Path) -> None:
@@ -211,7 +213,7 @@ def test_a_database_without_the_spool_table_is_one_line(tmp_path: Path) -> None:
         match=r"cannot be read as a pipedrive-webhooks spool .*"
         r"no webhook_events table.*set webhook_spool to the receiver's spool_url",
     ):
-        list(SpoolReader(str(empty)).read_after(0, "person"))
+        SpoolReader(str(empty)).position()
 
 
 @pytest.mark.parametrize(
@@ -350,7 +352,7 @@ def test_the_spool_position_is_in_state_after_the_records_and_a_rerun_repeats_no
         data = as_webhook_data("organizations", row, types)
         append(spool, delivery("organization", row["id"], "change", data, {"name": "x"}))
     append(spool, delivery("person", 1, "change", {"id": 1, "name": "P"}, {"name": "x"}))
-    last = spool.read_after(0)[-2].seq
+    last = spool.read_after(0)[-1].seq  # a person's: every stream reads through it
 
     first = live_run(live, {"organizations"})
 
@@ -442,7 +444,28 @@ def test_a_spool_that_does_not_exist_is_one_line(tmp_path: Path, shared_sandbox:
 def test_an_unreachable_spool_is_named_without_its_password() -> None:
     reader = SpoolReader("postgresql://cdp:s3cret-pw@127.0.0.1:9/spool")
     with pytest.raises(ConfigError) as failure:
-        list(reader.read_after(0, "person"))
+        reader.position()
     message = str(failure.value)
     assert "s3cret-pw" not in message
     assert "postgresql+psycopg://cdp:***@127.0.0.1:9/spool" in message
+
+
+def test_a_run_started_by_the_receiver_reports_the_position_it_handed_on(
+    live: dict[str, Any], shared_sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spool = spool_at(Path(live["webhook_spool"]))
+    append(spool, delivery("person", 1, "change", {"id": 1, "name": "P"}, {"name": "x"}))
+    append(spool, delivery("deal", 2, "change", {"id": 2, "title": "D"}, {"title": "x"}))
+    run = spool.begin_run("events arrived")
+    monkeypatch.setenv("PIPEDRIVE_WEBHOOKS_RUN_ID", str(run.run_id))
+
+    result = live_run(live, {"persons", "deals"})
+
+    through = spool.position()
+    assert [r["update_time"] for r in result.records["deals"]] == ["2026-11-24T13:18:55Z"]
+    assert result.state["bookmarks"]["persons"]["spool_position"] == through
+    assert result.state["bookmarks"]["deals"]["spool_position"] == through
+    assert spool.applied_position() == 0  # the run has not exited yet
+    spool.finish_run(run.run_id, 0)
+    assert spool.applied_position() == through
+    assert spool.status().backlog == 0
