@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from target_cdp.merges import survivor_of
 from target_cdp.records import dumps, parse_time, time_text
 
 #: Attributes each activity type carries (intersected with the stream's SCHEMA; custom fields
@@ -29,7 +30,9 @@ CORE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "marketing_status",
         "label_ids",
     ),
+    "pipedrive.person.merged": (),
     "pipedrive.organization.created": ("name", "owner_id", "address"),
+    "pipedrive.organization.merged": (),
     "pipedrive.deal.created": (
         "title",
         "value",
@@ -61,7 +64,9 @@ CUSTOM_FIELD_TYPES = frozenset(
 UPDATED_TYPES = frozenset({"pipedrive.person.updated", "pipedrive.deal.updated"})
 #: Extra attributes the target itself adds to an activity type.
 DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
-    "pipedrive.deal.stage_changed": ("from_stage_id",)
+    "pipedrive.deal.stage_changed": ("from_stage_id",),
+    "pipedrive.person.merged": ("merged_from_id", "merged_to_id"),
+    "pipedrive.organization.merged": ("merged_from_id", "merged_to_id"),
 }
 #: Fields never reported as changes (they change with every edit).
 UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag"})
@@ -212,8 +217,22 @@ def _updated(builder: _Builder, old: dict, new: dict) -> None:
     builder.add("updated", when, {"changes": changed}, key_suffix=suffix)
 
 
+def _merged(kind: str, new: dict, survivor: int) -> list[Activity]:
+    """``pipedrive.<kind>.merged``, on the survivor, keyed by both ids (once per merge)."""
+    refs = (survivor, None, None) if kind == "person" else (None, survivor, None)
+    builder = _Builder(kind, new, refs)
+    attributes = {"merged_from_id": new["id"], "merged_to_id": survivor}
+    builder.add("merged", _time(new, "update_time"), attributes, key_suffix=str(survivor))
+    return builder.items
+
+
 def person_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
-    """``pipedrive.person.created`` on first sight, ``pipedrive.person.updated`` on changes."""
+    """``pipedrive.person.created`` on first sight, ``pipedrive.person.updated`` on changes.
+
+    A record saying the person was merged away gives only ``pipedrive.person.merged``.
+    """
+    if (survivor := survivor_of(new)) is not None:
+        return _merged("person", new, survivor)
     builder = _Builder("person", new, (new["id"], new.get("org_id"), None))
     if old is None:
         if not deleted:
@@ -228,7 +247,9 @@ def person_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Act
 
 
 def organization_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
-    """``pipedrive.organization.created`` on first sight."""
+    """``pipedrive.organization.created`` on first sight, ``.merged`` when merged away."""
+    if (survivor := survivor_of(new)) is not None:
+        return _merged("organization", new, survivor)
     builder = _Builder("organization", new, (None, new["id"], None))
     if old is None and not deleted:
         attributes = _pick(new, "pipedrive.organization.created")

@@ -28,13 +28,23 @@ class _Kind:
     table: str
     pipedrive_column: str
     id_column: str
+    #: Rows of this kind can be merged into another (``merged_into``, see ``merges.py``).
+    merges: bool = False
 
 
 KINDS = {
-    "person": _Kind("people", "pipedrive_person_id", "person_id"),
-    "organization": _Kind("organizations", "pipedrive_org_id", "organization_id"),
+    "person": _Kind("people", "pipedrive_person_id", "person_id", merges=True),
+    "organization": _Kind("organizations", "pipedrive_org_id", "organization_id", merges=True),
     "deal": _Kind("deals", "pipedrive_deal_id", "deal_id"),
 }
+
+
+def current_id(table: sa.Table, kind: str) -> sa.ColumnElement:
+    """The CDP id a row of this kind stands for now: the row it was merged into, else its own."""
+    spec = KINDS[kind]
+    own = table.c[spec.id_column]
+    return sa.func.coalesce(table.c.merged_into, own) if spec.merges else own
+
 
 #: (from_kind, to_kind, child stream, reference column in pipedrive_records)
 ASSOCIATIONS: tuple[tuple[str, str, str, str], ...] = (
@@ -77,12 +87,22 @@ class Links:
         self.settings = settings
 
     def cdp_ids(
-        self, conn: sa.Connection, kind: str, pipedrive_ids: Collection[int]
+        self,
+        conn: sa.Connection,
+        kind: str,
+        pipedrive_ids: Collection[int],
+        *,
+        follow_merges: bool = True,
     ) -> dict[int, str]:
-        """CDP ids of the records linked to these Pipedrive ids (those that exist)."""
+        """CDP ids of the records linked to these Pipedrive ids (those that exist).
+
+        A row merged into another stands for the row it was merged into, unless
+        ``follow_merges`` is false (a sink writing the rows themselves).
+        """
         spec = KINDS[kind]
         table = getattr(self.t, spec.table)
-        pd_col, id_col = table.c[spec.pipedrive_column], table.c[spec.id_column]
+        pd_col = table.c[spec.pipedrive_column]
+        id_col = current_id(table, kind) if follow_merges else table.c[spec.id_column]
         found: dict[int, str] = {}
         wanted = {i for i in pipedrive_ids if isinstance(i, int)}
         if wanted:
@@ -130,7 +150,7 @@ class Links:
             rows = (
                 sa.select(
                     sa.literal(kind),
-                    parent.c[KINDS[kind].id_column],
+                    current_id(parent, kind),
                     sa.literal(to_kind),
                     ranked.c.to_id,
                     ranked.c.at,
@@ -263,16 +283,15 @@ class Links:
         source = getattr(self.t, spec.table)
         ref = table.c[spec.pipedrive_column]
         target = table.c[spec.id_column]
+        resolved = current_id(source, kind)
         if pipedrive_ids:
             where = [
                 ref == source.c[spec.pipedrive_column],
                 among(source.c[spec.pipedrive_column], pipedrive_ids),
-                target.is_distinct_from(source.c[spec.id_column]),
+                target.is_distinct_from(resolved),
             ]
             if table is self.t.activities:
                 where.append(target.is_(None))
             if condition is not None:
                 where.append(condition)
-            conn.execute(
-                sa.update(table).values({spec.id_column: source.c[spec.id_column]}).where(*where)
-            )
+            conn.execute(sa.update(table).values({spec.id_column: resolved}).where(*where))

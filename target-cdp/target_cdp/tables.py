@@ -102,6 +102,8 @@ def build_tables(schema: str) -> CDPTables:
         _col("is_deleted", X, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
         _col("pipedrive_deleted_at", TIMESTAMP),
+        # Added to the contract: the person this one was merged into (Pipedrive merges).
+        _col("merged_into", T),
     )
     _pg_index("ix_people_email", people.c.email)
     # Identity looks people up by their email as compared (other sources store it as they like).
@@ -119,6 +121,7 @@ def build_tables(schema: str) -> CDPTables:
         _col("updated_at", TIMESTAMP),
         _col("is_deleted", X, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
+        _col("merged_into", T),
     )
     deals = sa.Table(
         "deals",

@@ -11,6 +11,7 @@ from target_cdp import bulk, consent
 from target_cdp.activities import person_activities
 from target_cdp.identity import email_key
 from target_cdp.merge import COLUMNS, Field, merge_person, propose
+from target_cdp.merges import Merges, merged_fields, restrictive, survivor_of
 from target_cdp.records import cdp_id, parse_time, time_text
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
@@ -18,6 +19,13 @@ from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 def _earliest(row: dict) -> tuple[Any, ...]:
     created = row.get("created_at")
     return (created is None, created or dt.datetime.min.replace(tzinfo=dt.UTC), row["person_id"])
+
+
+def _more_restrictive(kept: consent.Decision, fresh: consent.Decision) -> consent.Decision:
+    """A merged person's decision: the survivor's own value when it is more restrictive."""
+    if restrictive(kept.value, fresh.value) == kept.value:
+        return kept
+    return consent.Decision(kept.channel, fresh.value, "merged", fresh.source_value)
 
 
 class PeopleIndex:
@@ -70,18 +78,26 @@ class PersonsSink(PipedriveObjectSink):
     """The ``persons`` stream."""
 
     kind = "person"
-    references = {"org_ref": "org_id"}  # noqa: RUF012
+    #: ``person_ref`` of a person merged away is its survivor (``merged_to_id``).
+    references = {"org_ref": "org_id", "person_ref": "merged_to_id"}  # noqa: RUF012
     column_types = {"first_name": "string", "last_name": "string"}  # noqa: RUF012
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
-        """Match each person to a CDP person (or create one) and merge its fields."""
+        """Match each person to a CDP person (or create one) and merge its fields.
+
+        Persons merged away in Pipedrive are applied after the others (``_absorb``), so a
+        survivor in the same batch is already written.
+        """
         run, settings = self.run, self.run.settings
         out = Outcome()
+        merges = [c for c in changes if survivor_of(c.new) is not None]
+        changes = [c for c in changes if survivor_of(c.new) is None]
         orgs = run.links.cdp_ids(conn, "organization", {c.new.get("org_id") for c in changes})
         proposals = {
             c.pipedrive_id: propose(c.new, settings.blocked_identifiers, orgs) for c in changes
         }
         index = self._index(conn, changes, proposals)
+        absorbing = self._absorbing(conn, [c.pipedrive_id for c in changes if c.old is None])
         written: dict[str, dict] = {}
         decisions: list[dict] = []
         conflicts: list[dict] = []
@@ -101,7 +117,9 @@ class PersonsSink(PipedriveObjectSink):
                 and settings.suppress_unsubscribed_emails
                 and index.unsubscribed(proposal.get("email"))
             )
-            decisions += self._permissions(row, existing, change, when, suppressed=suppressed)
+            decisions += self._permissions(
+                row, existing, change, when, suppressed=suppressed, absorbing=pid in absorbing
+            )
             if existing is not None and row != existing and change.update_time is not None:
                 row["updated_at"] = max(
                     filter(None, (existing.get("updated_at"), change.update_time))
@@ -124,7 +142,73 @@ class PersonsSink(PipedriveObjectSink):
         run.links.backfill_person(conn, newly_linked)
         run.activity_log.resolve_people(conn, newly_linked)
         out.regroup["person"].update(newly_linked)
+        for change in sorted(merges, key=lambda c: c.pipedrive_id):
+            self._absorb(conn, change, survivor_of(change.new) or 0, out)
         return out
+
+    def _absorb(self, conn: sa.Connection, change: Change, survivor_pid: int, out: Outcome) -> None:
+        """Fold a person merged away in Pipedrive into its survivor (rule in ``merges.py``)."""
+        run, pid = self.run, change.pipedrive_id
+        people = run.tables.people
+        linked = {
+            row["pipedrive_person_id"]: row
+            for row in self._people(conn, people.c.pipedrive_person_id, [pid, survivor_pid])
+        }
+        absorbed, survivor = linked.get(pid), linked.get(survivor_pid)
+        if survivor is not None and survivor["merged_into"] is not None:
+            [survivor] = self._people(conn, people.c.person_id, [survivor["merged_into"]])
+        when = change.update_time
+        rows: list[dict] = []
+        decisions: list[dict] = []
+        if absorbed is not None and absorbed["merged_into"] is None:
+            if survivor is None:
+                # No survivor in the CDP: the absorbed person becomes the survivor's.
+                absorbed = dict(absorbed, pipedrive_person_id=survivor_pid)
+                rows.append(absorbed)
+            elif survivor["person_id"] != absorbed["person_id"]:
+                survivor = dict(survivor) | merged_fields(survivor, absorbed, run.settings)
+                for channel in ("email", "sms"):
+                    column = f"{channel}_permission"
+                    value = restrictive(survivor[column], absorbed[column])
+                    if value != survivor[column]:
+                        survivor[column] = value
+                        decision = consent.Decision(channel, value, "merged", None)
+                        decisions.append(
+                            consent.decision_row(
+                                decision, survivor["person_id"], pid, when, "merged"
+                            )
+                        )
+                deleted = absorbed.get("pipedrive_deleted_at") or when
+                absorbed = dict(absorbed, merged_into=survivor["person_id"])
+                absorbed["pipedrive_deleted_at"] = deleted
+                if absorbed.get("source") == "pipedrive":
+                    absorbed["is_deleted"] = True
+                    absorbed["deleted_at"] = absorbed.get("deleted_at") or deleted
+                rows += [survivor, absorbed]
+        bulk.upsert(conn, people, rows)
+        bulk.upsert(conn, run.tables.permission_decisions, decisions, update=False)
+        absorbed_id = None if absorbed is None else absorbed["person_id"]
+        survivor_id = absorbed_id if survivor is None else survivor["person_id"]
+        Merges(run.tables).move_references(
+            conn, "person", (pid, absorbed_id), (survivor_pid, survivor_id)
+        )
+        if survivor_id is not None:
+            run.links.backfill_person(conn, [survivor_pid])
+            run.activity_log.resolve_people(conn, {survivor_pid: survivor_id})
+            out.regroup["person"].add(survivor_pid)
+        if absorbed_id is not None:
+            out.to_ids[pid] = absorbed_id
+        out.counts["deleted"] += 1
+        out.stored.add(pid)
+        out.activities += person_activities(change.old, change.new, deleted=True)
+
+    def _absorbing(self, conn: sa.Connection, pipedrive_ids: list[int]) -> set[int]:
+        """Those of these persons that absorbed another in a merge already applied."""
+        r = self.run.tables.pipedrive_records
+        statement = sa.select(r.c.person_ref).where(
+            r.c.stream == self.stream_name, bulk.among(r.c.person_ref, pipedrive_ids)
+        )
+        return set(conn.execute(statement).scalars())
 
     def _index(
         self, conn: sa.Connection, changes: list[Change], proposals: dict[int, dict]
@@ -170,10 +254,12 @@ class PersonsSink(PipedriveObjectSink):
         when: dt.datetime | None,
         *,
         suppressed: bool,
+        absorbing: bool,
     ) -> list[dict]:
         """Set the permissions of the person; record the decisions the change calls for.
 
         ``suppressed``: another CDP person with the new person's email is unsubscribed.
+        ``absorbing``: the person is first seen as the survivor of a merge already applied.
         """
         settings, new = self.run.settings, change.new
         occasion: str | None = None
@@ -197,6 +283,13 @@ class PersonsSink(PipedriveObjectSink):
                 lower = news & consent.says_no(new, settings)
             current = {"email": existing["email_permission"], "sms": existing["sms_permission"]}
             decided = consent.decide_existing(new, settings, current, lower)
+            if absorbing and existing["pipedrive_person_id"] == change.pipedrive_id:
+                # Linked before its first record: a merge gave it the absorbed person's row.
+                occasion = "merged"
+                decided = tuple(
+                    _more_restrictive(kept, fresh)
+                    for kept, fresh in zip(decided, consent.decide_new(new, settings), strict=True)
+                )
         row["email_permission"], row["sms_permission"] = (d.value for d in decided)
         if occasion is None:
             return []
