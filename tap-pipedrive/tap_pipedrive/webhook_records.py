@@ -2,7 +2,8 @@
 
 A webhook's ``data`` is not the API v2 shape (notes on the Pipedrive API, sections 8 and 10):
 ``visible_to`` is a string (``"3"``), activities say ``busy_flag`` and ``active_flag`` where v2
-says ``busy`` and ``is_deleted``, and custom fields arrive as typed wrappers
+says ``busy`` and ``is_deleted``, a person may carry v1's ``label`` for v2's ``label_ids``
+(``V2_NAMES``), and custom fields arrive as typed wrappers
 (``{"type": "enum", "id": 17}``, ``{"type": "set", "values": [{"id": 13}]}``,
 ``{"type": "daterange", "from": ..., "until": ...}``). This module turns an event into the row
 an API list would have returned; the stream then shapes it with the same code as its list
@@ -38,8 +39,19 @@ ENTITY_OF_STREAM = {
 }
 # Where a stream's state keeps the position of the last spooled event it handed on.
 SPOOL_POSITION = "spool_position"
-# Webhook names of fields API v2 names otherwise (activities keep v1's busy_flag).
-RENAMED = {"busy_flag": "busy"}
+# v1 names a webhook may still use, by entity, and their API v2 names (Pipedrive's migration
+# guide; activities' busy_flag is in its webhook examples). Applied only where the v2 name is
+# absent; notes are not renamed (their records keep v1's names).
+V2_NAMES = {
+    "person": {"label": "label_ids"},
+    "organization": {"label": "label_ids"},
+    "deal": {"user_id": "owner_id", "label": "label_ids", "deleted": "is_deleted"},
+    "activity": {
+        "busy_flag": "busy",
+        "user_id": "owner_id",
+        "created_by_user_id": "creator_user_id",
+    },
+}
 
 
 def unwrap_custom_value(value: Any) -> Any:
@@ -87,12 +99,25 @@ def _integer_id(value: Any) -> int | None:
         return None
 
 
+def _label_ids(value: Any) -> list[int]:
+    """v1's ``label`` (an id, ``"2,3"``, or a list) as v2's ``label_ids``."""
+    if value is None or value == "":
+        return []
+    items = value.split(",") if type(value) is str else value
+    items = items if type(items) is list else [items]
+    return [number for number in map(_integer_id, items) if number is not None]
+
+
 def api_row(event: SpooledEvent, integer_keys: Iterable[str]) -> dict[str, Any] | None:
     """The row an API list would return for the event's object; None for an event that
     carries no object (an action the tap does not apply, or no id)."""
     if event.action not in ("create", "change", "delete"):
         return None
-    row = {RENAMED.get(key, key): value for key, value in _state_of(event).items()}
+    row = dict(_state_of(event))
+    for old, new in V2_NAMES.get(event.entity, {}).items():
+        if old in row and new not in row:
+            value = row.pop(old)
+            row[new] = _label_ids(value) if new == "label_ids" else value
     row["id"] = _integer_id(row.get("id", event.entity_id))
     if row["id"] is None:
         return None

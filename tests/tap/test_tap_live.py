@@ -22,8 +22,8 @@ from pipedrive_webhooks.payload import parse_delivery
 from pipedrive_webhooks.spool import Spool, utc_now
 from tap_helpers import by_id, catalog_for, run_tap, sandbox_config
 from tap_pipedrive.errors import ConfigError
-from tap_pipedrive.spool_reader import SpoolReader
-from tap_pipedrive.webhook_records import unwrap_custom_value
+from tap_pipedrive.spool_reader import SpooledEvent, SpoolReader
+from tap_pipedrive.webhook_records import api_row, unwrap_custom_value
 
 ENTITY_STREAMS = ("persons", "organizations", "deals", "activities", "notes")
 WEBHOOK_ONLY_ABSENT = {
@@ -237,6 +237,32 @@ def test_a_database_without_the_spool_table_is_one_line(tmp_path: Path) -> None:
 )
 def test_webhook_custom_field_wrappers_become_api_v2_values(wrapper: Any, value: Any) -> None:
     assert unwrap_custom_value(wrapper) == value
+
+
+@pytest.mark.parametrize(
+    ("entity", "data", "expected"),
+    [
+        ("person", {"label": 5}, {"label_ids": [5]}),
+        ("organization", {"label": "2,3"}, {"label_ids": [2, 3]}),
+        ("person", {"label": None}, {"label_ids": []}),
+        ("person", {"label": 5, "label_ids": [5, 6]}, {"label": 5, "label_ids": [5, 6]}),
+        ("deal", {"user_id": 4, "deleted": False}, {"owner_id": 4, "is_deleted": False}),
+        (
+            "activity",
+            {"busy_flag": True, "user_id": 4, "created_by_user_id": 9, "active_flag": True},
+            {"busy": True, "owner_id": 4, "creator_user_id": 9, "is_deleted": False},
+        ),
+        ("note", {"user_id": 4, "active_flag": True}, {"user_id": 4, "is_deleted": False}),
+    ],
+)
+def test_v1_names_a_webhook_may_use_become_api_v2_names(
+    entity: str, data: dict[str, Any], expected: dict[str, Any]
+) -> None:
+    body = json.loads(delivery(entity, 7, "change", {"id": 7, **data}, {}))
+    event = SpooledEvent(seq=1, action="change", entity=entity, entity_id="7", payload=body)
+    row = api_row(event, ())
+    assert {key: row[key] for key in expected} == expected
+    assert not set(data) - set(expected) - {"active_flag"} & set(row)
 
 
 def test_create_and_change_events_are_the_normal_records(
