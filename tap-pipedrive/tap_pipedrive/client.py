@@ -39,6 +39,7 @@ from tap_pipedrive.errors import (
     ApiUnreachableError,
     AuthenticationError,
     BudgetExhausted,
+    ConfigError,
     RateLimited,
     TransientResponseError,
 )
@@ -605,7 +606,15 @@ class IncrementalStream(PipedriveStream):
         state = self.stream_state
         position = int(state.get(webhook_records.SPOOL_POSITION) or 0)
         through = self._pipedrive.spool_through
-        if through <= position:
+        if position > through:
+            msg = (
+                f"the state's spool_position {position} for {self.name} is past the newest "
+                f"event of webhook_spool ({through}): the state belongs to another spool; set "
+                "webhook_spool to that spool, or clear this extractor's state to apply this "
+                "spool from its start"
+            )
+            raise ConfigError(msg)
+        if through == position:
             return
         entity = webhook_records.ENTITY_OF_STREAM[self.name]
         events = self._pipedrive.spool.read_after(position, entity, through)
