@@ -497,9 +497,7 @@ def test_a_run_started_by_the_receiver_reports_the_position_it_handed_on(
     assert spool.status().backlog == 0
 
 
-def test_a_state_from_another_spool_is_one_line(
-    live: dict[str, Any], shared_sandbox: Any
-) -> None:
+def test_a_state_from_another_spool_is_one_line(live: dict[str, Any], shared_sandbox: Any) -> None:
     spool = spool_at(Path(live["webhook_spool"]))
     append(spool, delivery("person", 1, "change", {"id": 1, "name": "P"}, {"name": "x"}))
     state = {"bookmarks": {"persons": {"spool_position": 500}}}
