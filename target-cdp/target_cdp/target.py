@@ -10,6 +10,7 @@ recorded ``aborted`` and the process exits 128 + the signal number with one line
 
 from __future__ import annotations
 
+import fnmatch
 import io
 import signal
 import sys
@@ -24,6 +25,7 @@ from singer_sdk.helpers.capabilities import (
     PluginCapabilities,
     TargetCapabilities,
 )
+from singer_sdk.mapper import MAPPER_FILTER_OPTION, MAPPER_SOURCE_OPTION
 from singer_sdk.plugin_base import PluginBase
 
 from target_cdp.database import CDPDatabaseError, mask_secrets
@@ -35,6 +37,7 @@ if t.TYPE_CHECKING:
     from types import FrameType
 
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
+    from singer_sdk.mapper import StreamMap
     from singer_sdk.sinks import Sink
 
 RANK = {name: rank for rank, name in enumerate(SINKS)}
@@ -127,6 +130,14 @@ class TargetCDP(Target):
                 self.logger.warning(
                     "ACTIVATE_VERSION messages are disabled: ignored for '%s'", name
                 )
+            elif reason := self._selective(message_dict["stream"], stream_map):
+                self.logger.warning(
+                    "ACTIVATE_VERSION %s of '%s' retires nothing: target-cdp's stream_maps %s, "
+                    "so records it left out were not synced, not deleted in Pipedrive",
+                    version,
+                    name,
+                    reason,
+                )
             elif version in self._received_versions[name]:
                 self.drain_one(sink)
                 sink.activate_version(version)
@@ -138,6 +149,23 @@ class TargetCDP(Target):
                     name,
                 )
                 self._deferred[name] = max(version, self._deferred.get(name, version))
+
+    def _selective(self, stream_name: str, stream_map: StreamMap) -> str | None:
+        """Why this target's own stream maps make a pass over the stream partial (or None).
+
+        A ``__filter__`` leaves records out, and other ``__key_properties__`` make the records
+        different objects: either way, what the pass did not see may still be in Pipedrive.
+        A filter on any map of the stream counts (a projection of it under an alias too):
+        keeping an object that is gone costs less than deleting one that is not.
+        """
+        if stream_map.transformed_key_properties != stream_map.raw_key_properties:
+            return "change its key properties"
+        for pattern, definition in self.mapper.stream_maps_dict.items():
+            if not isinstance(definition, dict) or MAPPER_FILTER_OPTION not in definition:
+                continue
+            if fnmatch.fnmatchcase(stream_name, definition.get(MAPPER_SOURCE_OPTION, pattern)):
+                return "filter it (__filter__)"
+        return None
 
     def _retire_deferred(self) -> None:
         """Write every pending batch, then apply the latest deferred version of each stream.
