@@ -249,7 +249,8 @@ def split_api_url(api_url: str) -> tuple[str, str]:
     """
     parts = urlsplit(api_url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        shown = redact_url(urlunsplit(parts._replace(query="", fragment="")))
+        # masked before splitting: a password holding "#" or "?" would otherwise be cut in two
+        shown = urlunsplit(urlsplit(redact_url(api_url.strip()))._replace(query="", fragment=""))
         msg = f"api_url {shown!r} must start with https://"
         raise ValueError(msg)
     if parts.query or parts.fragment:

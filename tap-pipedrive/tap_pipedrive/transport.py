@@ -28,8 +28,12 @@ from urllib3.exceptions import NameResolutionError
 
 from tap_pipedrive.errors import RedirectRefusedError
 
-# An optional scheme, then everything up to the first "@" before the path: the credentials.
-_USERINFO = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*://)?[^/@]*@")
+# An optional scheme, then everything up to the LAST "@" before the path: the credentials.
+# requests (urllib3) ends the authority at the first "/", "?" or "#" and splits the userinfo off
+# at its last "@", so a password may hold "@" ("p@ss"); one holding "?" or "#" is not sent as a
+# password, but is still one the user typed, so the mask runs to the first "/" (never less than
+# requests' userinfo). Percent-encoded characters ("%40") need nothing more: they hold no "@".
+_USERINFO = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*://)?[^/]*@")
 
 
 def host_of(url: str) -> str:

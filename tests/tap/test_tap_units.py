@@ -19,6 +19,7 @@ from tap_pipedrive.settings import split_api_url
 from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, ActivityFieldsStream
 from tap_pipedrive.tap import TapPipedrive
 from tap_pipedrive.timestamps import parse_start_date, to_api_param, to_rfc3339
+from tap_pipedrive.transport import redact_url
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -201,12 +202,34 @@ def test_api_url_keeps_a_gateway_prefix_and_drops_a_pasted_api_path(
         "ftp://gw:hunter2@gw.internal/pipedrive",
         "gw:hunter2@gw.internal",
         "https://gw:hunter2@gw.internal/api/v2/persons",
+        "gw:p@hunter2@gw.internal",
+        "gw:p#hunter2@gw.internal",
+        "gw:p?hunter2@gw.internal:9",
+        "ftp://gw:p@hunter2@gw.internal/pipedrive",
+        "https://gw:p@hunter2@gw.internal/api/v2/persons",
     ],
 )
 def test_api_url_errors_never_show_its_password(api_url: str) -> None:
     with pytest.raises(ValueError, match="api_url") as refused:
         split_api_url(api_url)
     assert "hunter2" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("http://gw:p@ss@127.0.0.1:9", "http://***@127.0.0.1:9"),
+        ("gw:p@ss@127.0.0.1:9", "***@127.0.0.1:9"),
+        ("https://gw:p@s@s@gw.internal/pipedrive/a@b", "https://***@gw.internal/pipedrive/a@b"),
+        ("http://gw:p%40ss@gw.internal", "http://***@gw.internal"),
+        ("http://gw:pa#ss@gw.internal", "http://***@gw.internal"),
+        ("http://gw:pa?ss@gw.internal/x", "http://***@gw.internal/x"),
+        ("https://acme.pipedrive.com/pipedrive", "https://acme.pipedrive.com/pipedrive"),
+    ],
+)
+def test_redact_url_masks_the_whole_userinfo(url: str, shown: str) -> None:
+    """requests splits the userinfo at its LAST "@": all of it is the password's."""
+    assert redact_url(url) == shown
 
 
 def test_the_pasted_path_warning_never_shows_the_api_url_password(
