@@ -71,6 +71,20 @@ def _shipped_select() -> list[str]:
     return tap["select"]
 
 
+def _install_plugins(env: dict[str, str], system_db: Path) -> None:
+    """Install the repository's plugin virtualenvs the copy links to, if a fresh clone has none."""
+    if all((ROOT / ".meltano" / venv).is_dir() for venv in PLUGIN_VENVS):
+        return
+    subprocess.run(
+        [str(BIN / "meltano"), "run", "--only-install", "tap-pipedrive", "target-cdp", "dbt:build"],
+        cwd=ROOT,
+        env={**env, "MELTANO_DATABASE_URI": f"sqlite:///{system_db}"},
+        check=True,
+        capture_output=True,
+        timeout=900,
+    )
+
+
 def _copy_project(project: Path) -> None:
     shutil.copy(ROOT / "meltano.yml", project / "meltano.yml")
     (project / "scripts").mkdir()
@@ -89,7 +103,6 @@ def _copy_project(project: Path) -> None:
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     project = tmp_path_factory.mktemp("project")
-    _copy_project(project)
     env = {
         **os.environ,
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
@@ -99,6 +112,8 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
         # meltano.yml's select: with a typo'd stream added
         "TAP_PIPEDRIVE__SELECT": json.dumps([*_shipped_select(), "persosn.*"]),
     }
+    _install_plugins(env, project / "install.db")
+    _copy_project(project)
     dev_file = project / "output" / "warehouse.duckdb"
     dev_file.parent.mkdir()
     with duckdb.connect(str(dev_file)) as db:
