@@ -206,6 +206,37 @@ def test_oauth_refreshes_an_expired_access_token(tmp_path: Path) -> None:
             '{"bookmarks": {"persons": {"replication_key_value": "yesterday"}}}',
             "bookmarks.persons.replication_key_value: 'yesterday' is not a date-time",
         ),
+        # keys the SDK reads: a wrong type there failed inside it (AttributeError, TypeError)
+        (
+            '{"bookmarks": {"persons": {"progress_markers": "x"}}}',
+            "bookmarks.persons.progress_markers: 'x' is not of type 'object'",
+        ),
+        (
+            '{"bookmarks": {"persons": {"progress_markers": {"replication_key_value": 5}}}}',
+            "bookmarks.persons.progress_markers.replication_key_value: 5 is not of type",
+        ),
+        (
+            '{"bookmarks": {"persons": {"replication_key_signpost": [1]}}}',
+            "bookmarks.persons.replication_key_signpost: [1] is not of type",
+        ),
+        (
+            '{"bookmarks": {"persons": {"starting_replication_value": {"a": 1}}}}',
+            "bookmarks.persons.starting_replication_value: {'a': 1} is not of type",
+        ),
+        (
+            '{"bookmarks": {"deals": {"partitions": [{"context": {"is_archived": true}, '
+            '"starting_replication_value": "soon"}]}}}',
+            "bookmarks.deals.partitions.0.starting_replication_value: 'soon' is not a date-time",
+        ),
+        (
+            '{"bookmarks": {"persons": {"reconciliation": {"version": 5, "started_at": "x"}}}}',
+            "bookmarks.persons.reconciliation.started_at: 'x' is not a date-time",
+        ),
+        (
+            '{"bookmarks": {"deals": {"partitions": [{"context": {"is_archived": true}}, '
+            '{"context": {"is_archived": true}}]}}}',
+            "bookmarks.deals.partitions.1: context {'is_archived': True} appears twice",
+        ),
     ],
 )
 def test_a_corrupt_or_misshapen_state_file_is_one_line_naming_it(
