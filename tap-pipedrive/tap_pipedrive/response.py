@@ -13,6 +13,12 @@ refuses a body, :func:`parse_payload` splits its ``data`` array into records at 
 others are set aside with their ``id`` and orjson's reason (:func:`unreadable_records`), for the
 stream to skip with a warning. A body that is not whole (truncated) still parses to None and is
 retried.
+
+orjson reads an integer beyond 64 bits (``2**100``, below ``-2**63``) as a float without a word:
+the record would arrive with a value that is not the one Pipedrive holds. Such a record is
+unreadable too: a body holding a run of 19 digits (a cheap search) is scanned for integer
+literals outside strings, and if one is out of range the page is read record by record, the
+records holding one set aside like the others.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ _UNREADABLE = "_pipedrive_unreadable"
 _TOKEN = re.compile(rb'"(?:[^"\\]|\\.)*+"|[\[\]{},]', re.DOTALL)
 _DATA_KEY = re.compile(rb'\s*"data"\s*:\s*\[')
 _ID = re.compile(rb'\s*"id"\s*:\s*(-?\d+)')
+# orjson keeps integers in [-2**63, 2**64 - 1] (19 or 20 digits at most) and makes floats of others.
+_LONG_DIGIT_RUN = re.compile(rb"\d{19}")
+_STRING_OR_NUMBER = re.compile(rb'"(?:[^"\\]|\\.)*+"|-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?')
+_INTEGER_RANGE = range(-(2**63), 2**64)
 
 
 @dataclass(frozen=True)
@@ -53,6 +63,9 @@ def parse_payload(response: requests.Response) -> dict[str, Any] | None:
         payload = orjson.loads(response.content)
     except orjson.JSONDecodeError:
         payload = _parse_record_by_record(response.content, unreadable)
+    else:
+        if _wide_integer(response.content) is not None:
+            payload = _parse_record_by_record(response.content, unreadable) or payload
     if not isinstance(payload, dict):
         payload = None
     setattr(response, _ATTRIBUTE, payload)
@@ -82,11 +95,31 @@ def _parse_record_by_record(body: bytes, unreadable: list[UnreadableRecord]) -> 
         return None
     for start, end in records:
         try:
-            payload["data"].append(orjson.loads(body[start:end]))
+            record = orjson.loads(body[start:end])
         except orjson.JSONDecodeError as exc:
-            record_id = _top_level_id(body[start:end])
-            unreadable.append(UnreadableRecord(record_id, _reason(exc)))
+            reason = _reason(exc)
+        else:
+            wide = _wide_integer(body[start:end])
+            if wide is None:
+                payload["data"].append(record)
+                continue
+            reason = f"the integer {wide} does not fit in 64 bits (it would arrive as a float)"
+        unreadable.append(UnreadableRecord(_top_level_id(body[start:end]), reason))
     return payload
+
+
+def _wide_integer(body: bytes) -> int | None:
+    """The first integer literal of ``body`` (outside strings) that orjson would read as a
+    float, if any."""
+    if _LONG_DIGIT_RUN.search(body) is None:
+        return None
+    for token in _STRING_OR_NUMBER.finditer(body):
+        literal = token.group()
+        if literal[:1] != b'"' and not any(c in literal for c in b".eE"):
+            value = int(literal)
+            if value not in _INTEGER_RANGE:
+                return value
+    return None
 
 
 def _children(body: bytes, opening: int) -> tuple[list[tuple[int, int]], int]:

@@ -254,6 +254,37 @@ def test_unreadable_records_are_skipped_and_the_rest_of_the_page_arrives(
     assert len(skipped) == 6
 
 
+@pytest.mark.parametrize(
+    "wide", [2**100, 2**64, -(2**63) - 1], ids=["2**100", "2**64", "below -2**63"]
+)
+def test_an_integer_beyond_64_bits_skips_its_record_not_the_page(
+    caplog: pytest.LogCaptureFixture, wide: int
+) -> None:
+    """orjson reads it as a float: the record would arrive with another value than Pipedrive's."""
+    page = {
+        "success": True,
+        "data": [
+            PERSONS[0],
+            {"id": 15, "owner": {"id": 3, "label_ids": [1, wide]}, "update_time": "2026-01-02"},
+            # the same digits in a string and the largest integer orjson keeps are readable
+            {**PERSONS[1], "phone": str(wide), "label_ids": [2**64 - 1, -(2**63)]},
+        ],
+        "additional_data": {"next_cursor": None},
+    }
+    with fake_api({"/api/v2/persons": [(200, json.dumps(page).encode(), {})]}) as api:
+        config = _config(api.url)
+        run = run_tap(config, catalog=catalog_for(config, {"persons"}))
+    assert run.ids("persons") == [1, 2]
+    assert run.records["persons"][1]["label_ids"] == [2**64 - 1, -(2**63)]
+    assert api.paths() == ["/api/v2/persons"], "not retried"
+    skipped = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Skipped")]
+    host = api.url.split("//")[1]
+    assert skipped == [
+        f"Skipped record id 15 of GET /api/v2/persons on {host}: the integer {wide} does not "
+        "fit in 64 bits (it would arrive as a float); the page's other records were read"
+    ]
+
+
 def test_an_unreadable_note_does_not_lose_its_neighbours() -> None:
     """v1 notes page by offset: the skipped row must not make the next page skip a note."""
     notes = [
