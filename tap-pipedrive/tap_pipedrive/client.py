@@ -52,6 +52,7 @@ from tap_pipedrive.rate_limit import (
 from tap_pipedrive.response import error_text, parse_payload, payload_of, unreadable_records
 from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
 from tap_pipedrive.transport import (
+    Attempts,
     GuardedSession,
     is_wrong_address,
     network_failure,
@@ -164,7 +165,7 @@ class PipedriveStream(RESTStream[Any]):
         """``(connect_timeout, request_timeout)``: seconds to connect, then to get an answer."""
         return (
             float(self.config.get("connect_timeout", 10)),
-            float(self.config.get("request_timeout", 120)),
+            float(self.config.get("request_timeout", 30)),
         )
 
     @property
@@ -208,7 +209,8 @@ class PipedriveStream(RESTStream[Any]):
         ``MAX_RATE_LIMIT_WAITS`` such waits treat the budget as spent. Outer (backoff, as the
         SDK's but logging one warning per retry): 5xx, timeouts, dropped connections and
         unreadable bodies, with exponential waits; not a refused connection or a host name that
-        does not exist (the address is wrong, waiting will not help). A failure that survives
+        does not exist (the address is wrong, waiting will not help), nor a fourth time an
+        answer that timed out three times in a row (:class:`Attempts`). A failure that survives
         every attempt leaves as :class:`ApiUnreachableError`, one line naming the host and
         ``api_url``.
         """
@@ -235,24 +237,25 @@ class PipedriveStream(RESTStream[Any]):
             )
             raise BudgetExhausted(msg)
 
-        retrying = backoff.on_exception(
-            self.backoff_wait_generator,
-            RETRIED_FAILURES,
-            max_tries=self.backoff_max_tries,
-            on_backoff=self.backoff_handler,
-            giveup=is_wrong_address,
-            jitter=self.backoff_jitter,
-            logger=None,
-        )(send)
-
         def send_or_explain(request: requests.PreparedRequest, context: Context | None) -> Any:
+            attempts = Attempts()
+            retrying = backoff.on_exception(
+                self.backoff_wait_generator,
+                RETRIED_FAILURES,
+                max_tries=self.backoff_max_tries,
+                on_backoff=self.backoff_handler,
+                giveup=attempts.give_up,
+                jitter=self.backoff_jitter,
+                logger=None,
+            )(send)
             try:
                 return retrying(request, context)
             except RETRIED_FAILURES as exc:
                 tries = self.backoff_max_tries()
-                attempts = "" if is_wrong_address(exc) else f" on all {tries} attempts"
+                counted = f"all {tries}" if attempts.failed >= tries else f"{attempts.failed}"
+                said = "" if is_wrong_address(exc) else f" on {counted} attempts"
                 msg = (
-                    f"{self._where(request)} failed{attempts}: "
+                    f"{self._where(request)} failed{said}: "
                     f"{self._failure(exc)}; {self._advice(exc)}"
                 )
                 raise ApiUnreachableError(msg) from None

@@ -140,11 +140,12 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property(
         "request_timeout",
         th.IntegerType(minimum=1),
-        default=120,
+        default=30,
         title="Request timeout (seconds)",
         description=(
             "Seconds to wait for the answer to one HTTP request (once connected) before "
-            "retrying it."
+            "retrying it (Pipedrive answers a 500-record page in a few seconds). Three "
+            "timeouts in a row end the run, whatever max_retries allows."
         ),
     ),
     th.Property(

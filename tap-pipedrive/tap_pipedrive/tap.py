@@ -116,7 +116,7 @@ class TapPipedrive(Tap):
             token_url=str(self.config.get("oauth_token_url") or DEFAULT_TOKEN_URL),
             timeout=(
                 float(self.config.get("connect_timeout", 10)),
-                float(self.config.get("request_timeout", 120)),
+                float(self.config.get("request_timeout", 30)),
             ),
             max_tries=int(self.config.get("max_retries", 6)),
             retry_base_delay=float(self.config.get("retry_base_delay", 1.0)),

@@ -8,6 +8,9 @@
   included); only http to https on the default ports is followed, as requests allows.
 * **Timeouts.** A connection gets ``connect_timeout`` seconds, an answer ``request_timeout``:
   a wrong ``api_url`` fails in seconds instead of waiting out a long read timeout per attempt.
+  A request whose answer timed out ``MAX_READ_TIMEOUTS`` times in a row is given up
+  (:class:`Attempts`) whatever ``max_retries`` allows: a server that accepted the connection and
+  never answered three times is down, and more attempts would only add minutes of silence.
 * **Wrong addresses fail at once.** A refused connection or a host name that does not exist
   is not retried (:func:`is_wrong_address`): the address is wrong, and a minute of backoff
   would only delay saying so. Timeouts and dropped connections are retried.
@@ -24,7 +27,7 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 import requests
-from urllib3.exceptions import NameResolutionError
+from urllib3.exceptions import NameResolutionError, ReadTimeoutError
 
 from tap_pipedrive.errors import RedirectRefusedError
 
@@ -33,6 +36,8 @@ from tap_pipedrive.errors import RedirectRefusedError
 # at its last "@", so a password may hold "@" ("p@ss"); one holding "?" or "#" is not sent as a
 # password, but is still one the user typed, so the mask runs to the first "/" (never less than
 # requests' userinfo). Percent-encoded characters ("%40") need nothing more: they hold no "@".
+MAX_READ_TIMEOUTS = 3
+
 _USERINFO = re.compile(r"^\s*([a-zA-Z][a-zA-Z0-9+.-]*://)?[^/]*@")
 
 
@@ -101,6 +106,31 @@ def is_wrong_address(exc: BaseException) -> bool:
         or (isinstance(cause, socket.gaierror) and cause.errno == socket.EAI_NONAME)
         for cause in _causes(exc)
     )
+
+
+def is_read_timeout(exc: BaseException) -> bool:
+    """Whether the server accepted the connection and then sent no (complete) answer in time."""
+    causes = list(_causes(exc))
+    return not any(isinstance(c, requests.exceptions.ConnectTimeout) for c in causes) and any(
+        isinstance(c, requests.exceptions.ReadTimeout | ReadTimeoutError) for c in causes
+    )
+
+
+class Attempts:
+    """The failed attempts of one request, and when to stop retrying it before ``max_retries``:
+    a wrong address at once, ``MAX_READ_TIMEOUTS`` read timeouts in a row (any other failure
+    in between starts the count again; 429 and 5xx keep their ``max_retries``)."""
+
+    def __init__(self) -> None:
+        """No attempt has failed yet."""
+        self.failed = 0
+        self.read_timeouts_in_a_row = 0
+
+    def give_up(self, exc: BaseException) -> bool:
+        """Count a failed attempt; True if the request is not worth another one."""
+        self.failed += 1
+        self.read_timeouts_in_a_row = self.read_timeouts_in_a_row + 1 if is_read_timeout(exc) else 0
+        return is_wrong_address(exc) or self.read_timeouts_in_a_row >= MAX_READ_TIMEOUTS
 
 
 def network_failure(exc: BaseException, connect_timeout: float, read_timeout: float) -> str:

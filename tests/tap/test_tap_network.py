@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 import requests
 from tap_helpers import catalog_for, fake_api, run_cli, run_tap, sandbox_config, v2_page
-from tap_pipedrive.errors import RedirectRefusedError
-from tap_pipedrive.transport import GuardedSession
+from tap_pipedrive.errors import RedirectRefusedError, TransientResponseError
+from tap_pipedrive.tap import TapPipedrive
+from tap_pipedrive.transport import Attempts, GuardedSession
 
 SECRET = "tok-77d1e0c4-never-printed"
 PASSWORD = "gw-pass-3b9f"
@@ -153,6 +154,63 @@ def test_a_host_that_never_answers_fails_on_the_read_timeout(
     retries = [line for line in run.stderr.splitlines() if "retrying in" in line]
     assert len(retries) == 1, "one warning per retry, no silence"
     assert elapsed < 20
+
+
+def test_three_read_timeouts_in_a_row_end_the_run_before_max_retries(
+    tmp_path: Path, catalog: dict[str, Any]
+) -> None:
+    """A host that accepted and never answered three times is down: no 6 x request_timeout."""
+    with _silent_server() as port:
+        config = _unreachable_config(f"http://127.0.0.1:{port}", request_timeout=1, max_retries=6)
+        started = time.monotonic()
+        run = run_cli(tmp_path, config, catalog=catalog, state=STATE, timeout=60)
+        elapsed = time.monotonic() - started
+    assert run.returncode == 1
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1, run.stderr
+    assert (
+        f"GET /api/v2/pipelines on 127.0.0.1:{port} failed on 3 attempts: no answer within 1 s "
+        f"(request_timeout); check api_url (http://127.0.0.1:{port}) or try again later"
+    ) in errors[0]
+    retries = [line for line in run.stderr.splitlines() if "retrying in" in line]
+    assert len(retries) == 2
+    assert run.state["bookmarks"]["persons"] == STATE["bookmarks"]["persons"]
+    assert elapsed < 20
+
+
+def _timeout() -> requests.exceptions.ReadTimeout:
+    return requests.exceptions.ReadTimeout("read timed out")
+
+
+def _http_503() -> TransientResponseError:
+    return TransientResponseError("HTTP 503")
+
+
+@pytest.mark.parametrize(
+    ("failures", "given_up_at"),
+    [
+        ([_timeout, _timeout, _timeout], 3),
+        # anything else in between starts the count again
+        ([_timeout, _timeout, _http_503, _timeout, _timeout], None),
+        ([lambda: requests.exceptions.ConnectTimeout("no connection")] * 4, None),
+        ([lambda: requests.exceptions.ConnectionError(ConnectionRefusedError())], 1),
+    ],
+    ids=["three timeouts", "interrupted by a 503", "connect timeouts", "refused"],
+)
+def test_only_read_timeouts_in_a_row_cut_the_retries_short(
+    failures: list[Any], given_up_at: int | None
+) -> None:
+    attempts = Attempts()
+    verdicts = [attempts.give_up(make()) for make in failures]
+    given_up = [n for n, verdict in enumerate(verdicts, start=1) if verdict]
+    assert given_up == ([given_up_at] if given_up_at else [])
+    assert attempts.failed == len(failures)
+
+
+def test_the_default_request_timeout_is_half_a_minute() -> None:
+    defaults = TapPipedrive.config_jsonschema["properties"]
+    assert defaults["request_timeout"]["default"] == 30
+    assert defaults["max_retries"]["default"] == 6
 
 
 def test_the_connect_timeout_is_its_own(tmp_path: Path, catalog: dict[str, Any]) -> None:
