@@ -87,15 +87,16 @@ class Database:
         self.masked = masked_url(settings.database_url)
         self.schema = settings.schema
         connect_args: dict = {}
-        #: A DuckDB file that does not exist yet (its directory does: ``Settings`` checks it).
+        #: A DuckDB file that does not exist yet (``Settings`` checks the URL names a file in an
+        #: existing directory).
         self.new_file: Path | None = None
         if self.url.get_backend_name() == "duckdb":
             connect_args["config"] = {
                 "memory_limit": settings.duckdb_memory_limit,
                 "threads": DUCKDB_THREADS,
             }
-            path = Path(self.url.database or ":memory:").expanduser()
-            if str(path) != ":memory:" and not path.exists():
+            path = Path(self.url.database).expanduser()
+            if not path.exists():
                 self.new_file = path.absolute()
         # hide_parameters: errors must not echo record data (or anything secret) into logs.
         self.engine = sa.create_engine(self.url, hide_parameters=True, connect_args=connect_args)

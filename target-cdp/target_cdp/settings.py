@@ -238,14 +238,7 @@ class Settings:
         defaults = {k: v.get("default") for k, v in CONFIG_JSONSCHEMA["properties"].items()}
         merged = {**defaults, **{k: v for k, v in config.items() if k in defaults}}
         url = merged["database_url"]
-        try:
-            parsed = sa.engine.make_url(url)
-        except sa.exc.ArgumentError:
-            raise _error("database_url", "is not a SQLAlchemy URL") from None  # it holds secrets
-        backend = parsed.get_backend_name()
-        if backend not in {"duckdb", "postgresql"}:
-            raise _error("database_url", f"must be duckdb:/// or postgresql://, not {backend}")
-        if backend == "duckdb" and (problem := _duckdb_directory_problem(parsed.database)):
+        if problem := database_url_problem(url):
             raise _error("database_url", problem)
         if merged["merge_strategy"] not in MERGE_STRATEGIES:
             raise _error("merge_strategy", f"must be one of {', '.join(MERGE_STRATEGIES)}")
@@ -316,14 +309,60 @@ class Settings:
         return self.activity_retention_days
 
 
-def _duckdb_directory_problem(database: str | None) -> str | None:
+URL_EXAMPLES = "duckdb:///path/to/warehouse.duckdb or postgresql+psycopg://user:pass@host:5432/db"
+
+
+def database_url_problem(url: str) -> str | None:
+    """What is wrong with ``database_url`` and what to write instead (None when nothing is).
+
+    A malformed URL would fail later with a traceback, and some would not fail at all: an
+    in-memory DuckDB takes the records, loses them at exit and lets STATE move on. The
+    problem never repeats the URL: it holds the password.
+    """
+    try:
+        parsed = sa.engine.make_url(url)
+    except (sa.exc.ArgumentError, ValueError):
+        return (
+            "is not a SQLAlchemy URL (is the port a number? are @ : / in the password "
+            f"%-encoded?): write {URL_EXAMPLES}"
+        )
+    backend = parsed.get_backend_name()
+    if backend not in {"duckdb", "postgresql"}:
+        return f"must be duckdb:/// or postgresql://, not {backend}"
+    if parsed.port is not None and not 0 < parsed.port < 65536:  # noqa: PLR2004
+        return f"port {parsed.port} is not between 1 and 65535"
+    try:
+        parsed.get_dialect().import_dbapi()
+    except (sa.exc.NoSuchModuleError, ImportError):
+        return f"driver {parsed.drivername} is not available: write {URL_EXAMPLES}"
+    if backend == "duckdb":
+        return _duckdb_url_problem(parsed)
+    return None
+
+
+def _duckdb_url_problem(parsed: sa.URL) -> str | None:
+    """A DuckDB URL names a file: three slashes, a path, no host, never ``:memory:``."""
+    if parsed.host or parsed.username or parsed.port:
+        path = "/".join(filter(None, (parsed.host, parsed.database)))
+        return (
+            f"a DuckDB URL has no host ({parsed.host or parsed.username}): a file takes three "
+            f"slashes, duckdb:///{path} (relative to the working directory), or four for an "
+            "absolute path"
+        )
+    if not parsed.database or parsed.database == ":memory:":
+        return (
+            "is an in-memory DuckDB database: the CDP would be lost at exit while the tap's "
+            "state moves on; name a file, duckdb:///warehouse.duckdb"
+        )
+    return _duckdb_directory_problem(parsed.database)
+
+
+def _duckdb_directory_problem(database: str) -> str | None:
     """Why a DuckDB file cannot be opened where the URL puts it (None when it can).
 
     The directory is never created: a missing one is a typo far more often than a wish, and
     creating it would start an empty CDP beside the real one while the tap's bookmarks move on.
     """
-    if not database or database == ":memory:":
-        return None
     directory = Path(database).expanduser().parent
     if directory.is_dir():
         return None

@@ -139,3 +139,32 @@ def test_a_value_the_database_refuses_is_one_line_without_the_value(cdp, tmp_pat
     assert result.returncode != 0
     assert "Zanzibar" not in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("duckdb://", "in-memory"),
+        ("duckdb:///:memory:", "in-memory"),
+        ("duckdb:///", "in-memory"),
+        ("duckdb://output/warehouse.duckdb", "duckdb:///output/warehouse.duckdb"),
+        ("duckdb://u:s3cret-pw@output/warehouse.duckdb", "duckdb:///output/warehouse.duckdb"),
+        ("postgresql+psycopg://u:s3cret-pw@127.0.0.1:543x/db", "port"),
+        ("postgresql+psycopg://u:s3cret-pw@127.0.0.1:99999999/db", "port"),
+        ("postgresql+psycopg://u:s3cret-pw@[::1/db", "not a SQLAlchemy URL"),
+        ("postgresql+nosuchdriver://u:s3cret-pw@127.0.0.1/db", "nosuchdriver"),
+        ("s3cret-pw", "not a SQLAlchemy URL"),
+    ],
+)
+def test_a_malformed_database_url_is_one_line(tmp_path, url, problem):
+    result = target_cli(
+        tmp_path,
+        {"database_url": url},
+        [schema("persons"), record("persons", person(1, "a@acme.io")), state({"a": 1})],
+    )
+    assert result.returncode != 0
+    assert result.stdout == ""  # no STATE: nothing was stored anywhere
+    assert "Traceback" not in result.stderr
+    assert "s3cret-pw" not in result.stderr
+    [line] = [x for x in result.stderr.splitlines() if "Invalid setting `database_url`" in x]
+    assert problem in line
