@@ -1,8 +1,8 @@
 """The sandbox application: one request in, one reply out, independent of the HTTP server.
 
-Order of work for an API request: route -> faults -> auth -> rate limit -> OAuth scope ->
-handler -> body faults -> stats. The control API (``/_sandbox/...``) and ``/oauth/token``
-bypass all of it.
+Order of work for an API request: web-page guard on writes (``control_guard``) -> route ->
+faults -> auth -> rate limit -> OAuth scope -> handler -> body faults -> stats. The control API
+(``/_sandbox/...``, with the same guard on every request) and ``/oauth/token`` bypass all of it.
 """
 
 from __future__ import annotations
@@ -14,7 +14,15 @@ from http import HTTPStatus
 
 import orjson
 
-from pipedrive_sandbox import api_history, api_v1, api_v2, api_webhooks, api_writes, control
+from pipedrive_sandbox import (
+    api_history,
+    api_v1,
+    api_v2,
+    api_webhooks,
+    api_writes,
+    control,
+    control_guard,
+)
 from pipedrive_sandbox.auth import identify
 from pipedrive_sandbox.clock import SandboxClock, default_anchor
 from pipedrive_sandbox.config import SandboxConfig
@@ -126,6 +134,12 @@ class Sandbox:
         if path == "/oauth/token" and method == "POST":
             response = self.oauth.token(headers.get("authorization"), body, self.base_url)
             return _json(response.status, response.body)
+        if method in control_guard.WRITE_METHODS:
+            origins = control_guard.own_origins(self.config.host, self.config.port)
+            refused = control_guard.refusal(method, headers, body, origins, "the sandbox's API")
+            if refused is not None:
+                status, message = refused
+                return _json(status, error_body(message))
         return self._api(method, path, query, headers, body)
 
     def _api(

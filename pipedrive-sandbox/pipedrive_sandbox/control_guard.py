@@ -1,4 +1,5 @@
-"""Who may call the control API: no web page, and writes only as JSON.
+"""Who may call the control API, and write through the Pipedrive API: no web page, and writes
+only as JSON.
 
 The control API has no token (tests drive it), so any page open in a browser on the same
 machine could otherwise reset, fault or delete sandbox data: a cross-origin
@@ -7,6 +8,11 @@ CORS preflight. Browsers name the calling page in ``Origin`` on such requests, a
 ``Content-Type: application/json`` cross-origin without a preflight the sandbox never answers.
 So a foreign ``Origin`` is refused (403) and a write whose body is not declared JSON (415).
 Clients that are not browsers (requests, curl) send no ``Origin`` and are unaffected.
+
+The sandbox's Pipedrive API is guarded the same way on its write routes: its token is a public
+constant (``sandbox-token``), so a page could otherwise create, change, delete or merge records
+and register webhooks with it in the query. Pipedrive's API is reached by servers, not browsers,
+in this project; its reads stay open (a page cannot read a cross-origin answer without CORS).
 """
 
 from __future__ import annotations
@@ -42,15 +48,20 @@ def is_json(content_type: str) -> bool:
 
 
 def refusal(
-    method: str, headers: Message, body: bytes, origins: frozenset[str]
+    method: str,
+    headers: Message,
+    body: bytes,
+    origins: frozenset[str],
+    service: str = "the control API",
 ) -> tuple[int, str] | None:
-    """Why a control request is refused, as (status, message); None when it may proceed."""
+    """Why a request to ``service`` is refused, as (status, message); None when it may
+    proceed."""
     origin = headers.get("origin")
     if origin is not None and origin.strip().lower() not in origins:
         return (
             403,
             f"cross-origin request refused: Origin '{origin}' is not this sandbox's "
-            f"({', '.join(sorted(origins))}); the control API is for tests and local tools, "
+            f"({', '.join(sorted(origins))}); {service} is for tests and local tools, "
             "call it without an Origin header",
         )
     content_type = headers.get("content-type")
@@ -58,7 +69,7 @@ def refusal(
         named = f"Content-Type '{content_type}'" if content_type else "no Content-Type"
         return (
             415,
-            f"{method} with {named} refused: send control API writes as a JSON object with "
+            f"{method} with {named} refused: send writes to {service} as a JSON object with "
             "Content-Type: application/json",
         )
     return None

@@ -1,4 +1,5 @@
-"""The control API refuses web pages: foreign origins (403) and writes that are not JSON (415).
+"""The control API refuses web pages: foreign origins (403) and writes that are not JSON (415);
+so do the write routes of the sandbox's Pipedrive API (its token is a public constant).
 
 It has no token, so without these checks any page open in a browser on the same machine could
 delete sandbox records with a no-CORS ``fetch`` (a text/plain POST needs no preflight).
@@ -10,6 +11,9 @@ from collections.abc import Iterator
 
 import pytest
 import requests
+from pipedrive_sandbox import control_guard
+from pipedrive_sandbox.app import build_router
+from pipedrive_sandbox.routing import Route
 from pipedrive_sandbox.testing import RunningSandbox, start_sandbox
 from sandbox_helpers import ANCHOR
 
@@ -121,3 +125,72 @@ def test_the_sandbox_own_origin_and_json_writes_are_served(
     )
     assert response.status_code == 201, response.text
     assert response.json()["data"]["name"] == "Own Origin"
+
+
+# -- the sandbox's Pipedrive API: its token is a public constant, so its writes are guarded too
+
+KINDS = ("persons", "organizations", "deals", "activities", "notes")
+WRITE_ROUTES = [
+    route for route in build_router().routes if route.method in control_guard.WRITE_METHODS
+]
+
+
+def _api_write_url(sandbox: RunningSandbox, route: Route) -> str:
+    """The route's URL with a live record of its kind (or webhook 1) as ``{id}``."""
+    kind = next((k for k in KINDS if route.template.startswith(f"/{k}")), None)
+    record_id = _live_ids(sandbox, kind)[0] if kind else 1
+    path = route.template.replace("{id}", str(record_id))
+    return f"{sandbox.base_url}/api/{route.version}{path}?api_token={sandbox.api_token}"
+
+
+def _live_ids(sandbox: RunningSandbox, kind: str) -> list[int]:
+    return [row["id"] for row in sandbox.control.dataset(kind, include_deleted=False)]
+
+
+def _everything(sandbox: RunningSandbox) -> tuple[object, ...]:
+    webhooks = requests.get(
+        f"{sandbox.base_url}/api/v1/webhooks",
+        headers={"x-api-token": sandbox.api_token},
+        timeout=30,
+    ).json()["data"]
+    return (*(sandbox.control.dataset(kind) for kind in KINDS), webhooks)
+
+
+# what a page would send: a body each route accepts as JSON, declared as text/plain
+PLANTED = (
+    b'{"name": "Planted", "content": "Planted", "subject": "Planted", "title": "Planted", '
+    b'"merge_with_id": 2, "subscription_url": "http://evil.example/hook", '
+    b'"event_action": "*", "event_object": "*"}'
+)
+
+
+@pytest.mark.parametrize("route", WRITE_ROUTES, ids=lambda route: route.operation)
+def test_a_web_page_cannot_write_through_the_api(guarded: RunningSandbox, route: Route) -> None:
+    """Every write route, merges and webhooks included: a foreign Origin is refused (403), a
+    body not declared JSON (415), and nothing changes."""
+    before = _everything(guarded)
+    url = _api_write_url(guarded, route)
+    page = {"Origin": "http://evil.example", "Content-Type": "text/plain"}
+    foreign = requests.request(route.method, url, data=PLANTED, headers=page, timeout=30)
+    assert foreign.status_code == 403, foreign.text
+    assert foreign.json()["success"] is False
+    assert "Origin 'http://evil.example'" in foreign.json()["error"]
+    text = {"Content-Type": "text/plain"}
+    plain = requests.request(route.method, url, data=PLANTED, headers=text, timeout=30)
+    assert plain.status_code == 415, plain.text
+    assert "Content-Type 'text/plain'" in plain.json()["error"]
+    assert _everything(guarded) == before
+    assert guarded.api_token not in foreign.text + plain.text
+
+
+def test_the_api_still_takes_json_writes_and_reads_from_anywhere(
+    guarded: RunningSandbox,
+) -> None:
+    """Servers send no Origin; reads stay open (a page cannot read a cross-origin answer)."""
+    url = f"{guarded.base_url}/api/v2/persons?api_token={guarded.api_token}"
+    created = requests.post(url, json={"name": "Server-side"}, timeout=30)
+    assert created.status_code == 200, created.text
+    person_id = created.json()["data"]["id"]
+    assert guarded.control.get("persons", person_id)["name"] == "Server-side"
+    read = requests.get(url, headers={"Origin": "http://evil.example"}, timeout=30)
+    assert read.status_code == 200
