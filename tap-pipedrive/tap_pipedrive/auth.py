@@ -22,7 +22,14 @@ import requests
 from singer_sdk.authenticators import APIKeyAuthenticator, OAuthAuthenticator
 
 from tap_pipedrive.errors import AuthenticationError, TokenEndpointError
-from tap_pipedrive.transport import GuardedSession, host_of, network_failure, redact_url
+from tap_pipedrive.transport import (
+    Attempts,
+    GuardedSession,
+    host_of,
+    is_read_timeout,
+    network_failure,
+    redact_url,
+)
 
 DEFAULT_TOKEN_URL = "https://oauth.pipedrive.com/oauth/token"  # noqa: S105 - a URL
 REFRESH_MARGIN_SECONDS = 60
@@ -122,11 +129,16 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         )
 
     def _post(self) -> requests.Response:
-        """POST the grant, retrying failures that say nothing about the credentials."""
+        """POST the grant, retrying failures that say nothing about the credentials (an answer
+        that timed out three times in a row is given up, as the API's requests are)."""
+        attempts = Attempts()
         retrying = backoff.on_exception(
             backoff.expo,
             _Unavailable,
             max_tries=self._max_tries,
+            # counts every failure; only the read timeouts cut the retries short here (a
+            # refused connection keeps its retries, as the token endpoint always had)
+            giveup=lambda exc: attempts.give_up(exc) and is_read_timeout(exc),
             logger=None,
             on_backoff=self._log_retry,
             base=2,
@@ -136,9 +148,11 @@ class PipedriveOAuthAuthenticator(OAuthAuthenticator):
         try:
             return retrying()
         except _Unavailable as exc:
+            counted = f"all {self._max_tries}" if attempts.failed >= self._max_tries else None
             msg = (
-                f"the OAuth token endpoint {redact_url(self.auth_endpoint)} failed on all "
-                f"{self._max_tries} attempts ({exc}); Pipedrive may be down, try again later"
+                f"the OAuth token endpoint {redact_url(self.auth_endpoint)} failed on "
+                f"{counted or attempts.failed} attempts ({exc}); Pipedrive may be down, try "
+                "again later"
             )
             raise TokenEndpointError(msg) from None
 

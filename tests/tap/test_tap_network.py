@@ -16,7 +16,8 @@ from typing import Any
 import pytest
 import requests
 from tap_helpers import catalog_for, fake_api, run_cli, run_tap, sandbox_config, v2_page
-from tap_pipedrive.errors import RedirectRefusedError, TransientResponseError
+from tap_pipedrive.auth import PipedriveOAuthAuthenticator
+from tap_pipedrive.errors import RedirectRefusedError, TokenEndpointError, TransientResponseError
 from tap_pipedrive.tap import TapPipedrive
 from tap_pipedrive.transport import Attempts, GuardedSession
 
@@ -176,6 +177,28 @@ def test_three_read_timeouts_in_a_row_end_the_run_before_max_retries(
     assert len(retries) == 2
     assert run.state["bookmarks"]["persons"] == STATE["bookmarks"]["persons"]
     assert elapsed < 20
+
+
+def test_the_oauth_token_endpoint_gives_up_after_three_read_timeouts_too() -> None:
+    with _silent_server() as port:
+        authenticator = PipedriveOAuthAuthenticator(
+            client_id="id",
+            client_secret=SECRET,
+            refresh_token=SECRET,
+            token_url=f"http://127.0.0.1:{port}/oauth/token",
+            timeout=(1.0, 0.5),
+            max_tries=6,
+            retry_base_delay=0.01,
+        )
+        started = time.monotonic()
+        with pytest.raises(TokenEndpointError) as failure:
+            authenticator.ensure_token()
+        elapsed = time.monotonic() - started
+    assert str(failure.value) == (
+        f"the OAuth token endpoint http://127.0.0.1:{port}/oauth/token failed on 3 attempts "
+        "(no answer within 0.5 s (request_timeout)); Pipedrive may be down, try again later"
+    )
+    assert elapsed < 5
 
 
 def _timeout() -> requests.exceptions.ReadTimeout:
