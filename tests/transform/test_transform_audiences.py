@@ -167,6 +167,7 @@ def test_staging_reads_json_and_defaults_consent(build_history: BuildHistory) ->
     assert rows["slip_45"]["marketing_status"] == "subscribed"
     assert rows["permission_unknown"]["has_email_permission"] is False
     assert rows["slip_45"]["has_email_permission"] is True
+    assert "merged_away" not in rows  # merged into slip_45: one person, counted once
 
 
 def test_as_of_before_the_last_build_is_refused(build_history: BuildHistory) -> None:

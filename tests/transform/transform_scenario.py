@@ -61,6 +61,7 @@ class Cdp:
         created_at: dt.datetime | None = LONG_AGO,
         deleted: bool = False,
         marketing_status: str = "subscribed",
+        merged_into: str | None = None,
     ) -> None:
         self.people.append(
             {
@@ -79,6 +80,7 @@ class Cdp:
                 "updated_at": created_at,
                 "is_deleted": deleted,
                 "deleted_at": T0 - DAY if deleted else None,
+                "merged_into": merged_into,
             }
         )
 
@@ -232,6 +234,9 @@ def initial_cdp() -> Cdp:
     cdp.person("blank_email", email="  ")
     cdp.summarise("blank_email", "email.opened", days_ago(45))
     cdp.person("deleted_person", deleted=True)
+    # Merged into slip_45 by a Pipedrive merge (a row from another source stays undeleted).
+    cdp.person("merged_away", merged_into="slip_45")
+    cdp.summarise("merged_away", "email.opened", days_ago(45))
     cdp.summarise("deleted_person", "email.opened", days_ago(45))
     cdp.person("created_20", created_at=days_ago(20))
     cdp.summarise("created_20", "email.clicked", days_ago(40))
@@ -371,7 +376,8 @@ def reference_slipping_subscribers(
     members = {}
     for person in cdp.people:
         has_email = bool((person["email"] or "").strip())
-        if not person["email_permission"] or not has_email or person["is_deleted"]:
+        gone = person["is_deleted"] or person["merged_into"] is not None
+        if not person["email_permission"] or not has_email or gone:
             continue
         if person["created_at"] is not None and person["created_at"] >= recent_start:
             continue
@@ -395,7 +401,9 @@ def reference_repeat_customers(
     cdp: Cdp, as_of: dt.datetime, min_won_deals: int = 2
 ) -> dict[str, int]:
     """person_id -> distinct won, live deals won before as_of, for live people with enough."""
-    live_people = {p["person_id"] for p in cdp.people if not p["is_deleted"]}
+    live_people = {
+        p["person_id"] for p in cdp.people if not p["is_deleted"] and p["merged_into"] is None
+    }
     wins: dict[str, set[str]] = {}
     for deal in cdp.deals:
         won_before = deal["won_time"] is None or deal["won_time"] < as_of

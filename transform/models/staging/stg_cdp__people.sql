@@ -1,6 +1,8 @@
 with source as (
 
     select * from {{ source('cdp', 'people') }}
+    -- A person merged into another (a Pipedrive merge) is that person now: counted once.
+    where merged_into is null
 
 ),
 
