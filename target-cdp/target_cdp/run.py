@@ -51,6 +51,13 @@ class Run:
         self.links = Links(self.tables, settings)
         self.activity_log = ActivityLog(self.tables, settings, now=self.started_at)
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
+        #: What the run's row says: None before ``start`` committed it.
+        self.status: str | None = None
+        self._lock: sa.Connection | None = None
+
+    def start(self) -> None:
+        """Record the run ``running`` (the target holds the run first: a signal right after
+        this commit finds it, and closes its row)."""
         # Held before the row exists: a run seen ``running`` without its lock is gone.
         with self.db.errors("starting the run"):
             self._lock = bulk.hold_run_lock(self.db.engine, run_lock_key(self.run_id))
@@ -62,6 +69,7 @@ class Run:
                     run_id=self.run_id, started_at=self.started_at, status="running", counts={}
                 )
             )
+        self.status = "running"
 
     def _close_abandoned(self, conn: sa.Connection) -> None:
         """Close as ``aborted`` the runs left ``running`` by a process that is gone."""
@@ -119,11 +127,16 @@ class Run:
         self.db.dispose()
 
     def _close(self, status: str, error: str | None) -> None:
+        """Record the run's end, once: a row no longer ``running`` keeps its status (a signal
+        after ``succeeded`` was recorded does not make it ``aborted``)."""
+        if self.status not in {None, "running"}:
+            return
         counts = {s: {k: c.get(k, 0) for k in COUNT_KEYS} for s, c in sorted(self.counts.items())}
+        runs = self.tables.sync_runs
         with self.db.transaction("recording the run") as conn:
             conn.execute(
-                sa.update(self.tables.sync_runs)
-                .where(self.tables.sync_runs.c.run_id == self.run_id)
+                sa.update(runs)
+                .where(runs.c.run_id == self.run_id, runs.c.status == "running")
                 .values(
                     finished_at=dt.datetime.now(tz=dt.UTC),
                     status=status,
@@ -131,6 +144,7 @@ class Run:
                     error=error,
                 )
             )
+        self.status = status
 
     def summary_lines(self) -> list[str]:
         """The end-of-run summary, one line per stream."""

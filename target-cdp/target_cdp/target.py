@@ -1,11 +1,13 @@
 """target-cdp: a Singer target merging Pipedrive streams into a CDP schema.
 
-SIGTERM and SIGINT stop the target where it is. The SDK's own handler drains every sink, emits
-the latest STATE and exits 0; a signal during a batch write rolled that batch back while its
-STATE went out, and the next run skipped its records for good. Here the signal raises
-``Interrupted`` at once: the open transaction rolls back, no STATE is emitted (the SDK emits
-STATE only after a full drain, so every STATE already out covers committed work), the run is
-recorded ``aborted`` and the process exits 128 + the signal number with one line saying so.
+SIGTERM, SIGINT and SIGHUP (a closed terminal) stop the target where it is. The SDK's own
+handler drains every sink, emits the latest STATE and exits 0; a signal during a batch write
+rolled that batch back while its STATE went out, and the next run skipped its records for good.
+Here the signal raises ``Interrupted`` at once: the open transaction rolls back, no STATE is
+emitted (the SDK emits STATE only after a full drain, so every STATE already out covers
+committed work), the run is recorded ``aborted`` and the process exits 128 + the signal number
+with one line saying so. Once the run is recorded ``succeeded`` (its last STATE is out and all
+its work committed) a signal changes nothing: the target says so and exits 0, as the run did.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import fnmatch
 import io
 import signal
 import sys
+import threading
 import typing as t
 from collections import defaultdict
 
@@ -43,8 +46,12 @@ if t.TYPE_CHECKING:
 RANK = {name: rank for rank, name in enumerate(SINKS)}
 
 
+#: The signals that stop the target (SIGHUP: the terminal running it was closed).
+STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+
+
 class Interrupted(KeyboardInterrupt):
-    """A SIGTERM or SIGINT stopped the target.
+    """A SIGTERM, SIGINT or SIGHUP stopped the target.
 
     A ``KeyboardInterrupt``: library code that catches ``Exception`` lets it through, and
     psycopg cancels the statement the server is running on it.
@@ -92,9 +99,13 @@ class TargetCDP(Target):
         PluginBase.append_builtin_config.__func__(cls, config_jsonschema)  # type: ignore[attr-defined]
 
     def cdp_run(self) -> Run:
-        """The current run (started, and the schema migrated, by the first stream or the end)."""
+        """The current run (started, and the schema migrated, by the first stream or the end).
+
+        Held before its ``running`` row is committed: a signal right after finds it.
+        """
         if self._run is None:
             self._run = Run(self.settings)
+            self._run.start()
         return self._run
 
     def get_sink_class(self, stream_name: str) -> type[Sink]:
@@ -188,12 +199,31 @@ class TargetCDP(Target):
         except CDPDatabaseError:
             sys.exit(1)
 
+    def _setup_signal_handlers(self) -> None:
+        """The handler for SIGINT and SIGTERM (the SDK's places), and for SIGHUP."""
+        if threading.current_thread() is threading.main_thread():
+            for name in STOP_SIGNALS:
+                if hasattr(signal, name):
+                    signal.signal(getattr(signal, name), self._handle_termination)
+
     def _handle_termination(self, signum: int, frame: FrameType | None) -> None:  # noqa: ARG002
         """Stop at once (module docstring); a signal while stopping is ignored."""
-        if self._stop_signal is None:
-            self._stop_signal = signum
-            raise Interrupted(signum)
-        self.logger.warning("Received %s while stopping: ignored", signal.Signals(signum).name)
+        if self._stop_signal is not None:
+            self.logger.warning("Received %s while stopping: ignored", signal.Signals(signum).name)
+            return
+        self._stop_signal = signum
+        self._exit_if_succeeded(signum)
+        raise Interrupted(signum)
+
+    def _exit_if_succeeded(self, signum: int) -> None:
+        """After the run was recorded ``succeeded`` a signal has nothing to stop: exit 0."""
+        if self._run is not None and self._run.status == "succeeded":
+            self.logger.warning(
+                "target-cdp received %s after the run was recorded succeeded: all its work is "
+                "committed and its STATE emitted; nothing to stop",
+                signal.Signals(signum).name,
+            )
+            sys.exit(0)
 
     def listen(self, file_input: t.IO[str] | None = None) -> None:
         """Process the input; record a failed run and fail with one clear line on error.
@@ -218,10 +248,10 @@ class TargetCDP(Target):
 
     def _stop(self, signum: int) -> t.NoReturn:
         """Record the run aborted; exit 128 + the signal number with one line."""
+        self._exit_if_succeeded(signum)
         name = signal.Signals(signum).name
-        run, self._run = self._run, None
-        if run is not None:
-            run.abort(name)
+        if self._run is not None:
+            self._run.abort(name)
         self.logger.error(
             "target-cdp stopped by %s: work not committed yet was rolled back and no STATE "
             "was emitted for it; the next run resumes from the last STATE emitted",
@@ -239,5 +269,4 @@ class TargetCDP(Target):
         self._retire_deferred()
         super().process_endofpipe()
         run.finish()
-        self._run = None
         run.dispose()

@@ -24,6 +24,8 @@ PAUSED_TARGET = Path(__file__).with_name("paused_target.py")
 STORE = "target_cdp.sinks.base:PipedriveObjectSink.store_snapshots"
 WRITTEN = "target_cdp.sinks.base:CDPSink.process_batch"
 PURGE = "target_cdp.activity_log:ActivityLog.purge"
+STARTED = "target_cdp.run:Run.start"
+FINISHED = "target_cdp.run:Run.finish"
 
 
 def persons_in_pairs(version: int | None = None) -> list[dict]:
@@ -106,7 +108,7 @@ def linked_ids(cdp) -> list[int]:
     return [p["pipedrive_person_id"] for p in cdp.rows("people", order_by="pipedrive_person_id")]
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
 def test_a_signal_during_a_batch_rolls_it_back_and_emits_no_state(cdp, tmp_path, signum):
     messages = persons_in_pairs()
     target = PausedTarget(cdp, tmp_path, messages, STORE, calls=2)  # the second batch, written
@@ -124,6 +126,37 @@ def test_a_signal_during_a_batch_rolls_it_back_and_emits_no_state(cdp, tmp_path,
     assert linked_ids(cdp) == [1, 2, 3, 4, 5, 6]
     statuses = [r["status"] for r in cdp.rows("sync_runs", order_by="started_at")]
     assert statuses == ["aborted", "succeeded"]
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_a_signal_just_after_the_run_row_is_committed_closes_it(cdp, tmp_path, signum):
+    messages = persons_in_pairs()
+    target = PausedTarget(cdp, tmp_path, messages, STARTED, calls=1)
+    target.wait_until_paused()
+    code, states, stderr = target.stop(signum)
+    assert_stopped(code, stderr, signum)
+    assert states == []
+    [run] = cdp.rows("sync_runs")
+    assert (run["status"], run["error"]) == ("aborted", f"stopped by {signal.Signals(signum).name}")
+    assert run["finished_at"] is not None
+    assert linked_ids(cdp) == []
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_after_the_run_succeeded_changes_nothing(cdp, tmp_path, signum):
+    messages = persons_in_pairs()
+    target = PausedTarget(cdp, tmp_path, messages, FINISHED, calls=1)
+    target.wait_until_paused()
+    code, states, stderr = target.stop(signum)
+    assert code == 0, stderr
+    assert states == [{"persons": 6}]
+    assert stopped_lines(stderr, signum) == []  # nothing was rolled back
+    assert "after the run was recorded succeeded" in stderr
+    assert "Traceback" not in stderr
+    [run] = cdp.rows("sync_runs")
+    assert (run["status"], run["error"]) == ("succeeded", None)
+    assert run["counts"]["persons"]["inserted"] == 6
+    assert linked_ids(cdp) == [1, 2, 3, 4, 5, 6]
 
 
 def test_a_signal_between_batches_emits_no_state(duck, tmp_path):
