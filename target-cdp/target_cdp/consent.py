@@ -14,14 +14,23 @@ nothing at all the default (SMS: no permission).
 A person who already exists keeps both permissions whatever Pipedrive says (a sync never
 re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
 Pipedrive value that was not applied. Two settings refine this: ``suppress_unsubscribed_emails``
-(on by default) creates a person unsubscribed when another CDP person with the same email is
-unsubscribed, and ``propagate_unsubscribes`` (off by default) lets a Pipedrive "no" lower an
+(on by default) creates a person unsubscribed when another CDP person with the same email has
+opted out, and ``propagate_unsubscribes`` (off by default) lets a Pipedrive "no" lower an
 existing person's permission. Neither ever raises a permission.
+
+An opt-out is an explicit no, never a mere absence of consent: a person created ``no_consent``
+did not refuse anything, and a duplicate of them who subscribed must not lose that consent. The
+``permission_decisions`` rows tell the two apart (``opted_out``): a false that the target
+decided itself from an absence of consent is not an opt-out; a Pipedrive ``unsubscribed`` (or
+a permission field's no) recorded for the person, an unsubscribe propagated or a suppression
+is; so is a false the target never decided (another source's or an operator's), which the
+target cannot explain and so treats as the stricter of the two.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +38,13 @@ from target_cdp.settings import Settings
 
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
+
+#: Rules of decisions that are an opt-out whatever their values.
+OPT_OUT_RULES = frozenset({"propagated_unsubscribe", "suppressed_email"})
+#: Rules under which the target itself set a permission (a new person's, a merged one's).
+SETTING_RULES = frozenset(
+    {"email_permission_field", "marketing_status", "default_email_permission", "merged"}
+)
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,11 @@ class Decision:
     value: bool | None
     rule: str
     source_value: str | None
+
+    @classmethod
+    def of(cls, row: dict[str, Any]) -> Decision:
+        """The decision of a ``permission_decisions`` row."""
+        return cls(row["channel"], row["value"], row["rule"], row["source_value"])
 
 
 def field_value(record: dict, field: str) -> Any:
@@ -60,10 +81,14 @@ def _text(value: Any) -> str | None:
 
 def _mapped(record: dict, field: str, yes: frozenset[str]) -> tuple[bool | None, str | None]:
     source = _text(field_value(record, field))
+    return _means(source, yes), source
+
+
+def _means(source: str | None, yes: frozenset[str]) -> bool | None:
+    """A permission field's value: yes, no, or None when empty (it says nothing)."""
     if source is None or not source.strip():
-        return None, source
-    values = {v.strip().lower() for v in source.split(",")}
-    return bool(values & yes), source
+        return None
+    return bool({v.strip().lower() for v in source.split(",")} & yes)
 
 
 def _status(record: dict) -> str | None:
@@ -71,7 +96,10 @@ def _status(record: dict) -> str | None:
 
     None when Pipedrive gives no status (absent, null or blank: no marketing app).
     """
-    status = _text(record.get("marketing_status"))
+    return _normal_status(_text(record.get("marketing_status")))
+
+
+def _normal_status(status: str | None) -> str | None:
     return (status.strip().lower() or None) if status is not None else None
 
 
@@ -121,7 +149,7 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
 
 
 def suppressed(email: Decision) -> Decision:
-    """A new person's email decision when someone else in the CDP with the email is unsubscribed.
+    """A new person's email decision when someone else in the CDP with the email opted out.
 
     Only a yes is overridden: a no stands under the rule that made it.
     """
@@ -151,6 +179,40 @@ def says_no(record: dict, settings: Settings) -> set[str]:
         if value is False:
             channels.add("sms")
     return channels
+
+
+def _opts_out(decision: Decision, settings: Settings) -> bool:
+    """Whether a recorded email decision is an explicit opt-out.
+
+    A value Pipedrive gave (``source_value``) is read as ``says_no`` reads a record: by the
+    field its rule names, else (``existing_person_unchanged``) by the current settings.
+    """
+    if decision.rule in OPT_OUT_RULES:
+        return True
+    if decision.rule == "marketing_status":
+        return _normal_status(decision.source_value) == UNSUBSCRIBED
+    if decision.rule == "email_permission_field":
+        return decision.value is False
+    if decision.rule != "existing_person_unchanged":
+        return False
+    if settings.email_permission_field:
+        return _means(decision.source_value, settings.email_permission_values) is False
+    return _normal_status(decision.source_value) == UNSUBSCRIBED
+
+
+def opted_out(person: dict[str, Any], decisions: Iterable[Decision], settings: Settings) -> bool:
+    """Whether a CDP person's email permission is an opt-out, which suppresses its email.
+
+    ``decisions``: the person's recorded decisions (and those of people merged into it). Only a
+    false can be one: it is an opt-out when a decision says so, or when no decision of the
+    target set a false (another source or an operator did, for a reason the CDP does not hold).
+    """
+    if person["email_permission"] is not False:
+        return False
+    email = [d for d in decisions if d.channel == "email"]
+    if any(_opts_out(d, settings) for d in email):
+        return True
+    return not any(d.rule in SETTING_RULES and d.value is False for d in email)
 
 
 def decide_existing(

@@ -109,6 +109,8 @@ def build_tables(schema: str) -> CDPTables:
     # Identity looks people up by their email as compared (other sources store it as they like).
     _pg_index("ix_people_email_key", sa.func.lower(sa.func.trim(people.c.email)))
     _pg_index("ix_people_pipedrive_org_id", people.c.pipedrive_org_id)
+    # Suppression reads the decisions of people merged into a person with its email.
+    _pg_index("ix_people_merged_into", people.c.merged_into)
     organizations = sa.Table(
         "organizations",
         md,
@@ -240,6 +242,8 @@ def build_tables(schema: str) -> CDPTables:
         _col("source_value", T),
         _col("decided_at", TIMESTAMP),
     )
+    # Suppression reads the decisions of the people with a new person's email.
+    _pg_index("ix_permission_decisions_person_id", permission_decisions.c.person_id)
     rejected_records = sa.Table(
         "rejected_records",
         md,

@@ -43,16 +43,19 @@ def email_permissions_of_new_people(persons: dict[int, dict[str, Any]]) -> dict[
     """Each person's email permission when one batch creates them all.
 
     The default rule, then suppression: a yes becomes a no when a person created before it (the
-    target creates a batch's people in id order) has the same email and no permission.
+    target creates a batch's people in id order) has the same email and opted out: Pipedrive
+    says `unsubscribed`, or that person was itself suppressed. Another status (`no_consent`,
+    `archived`) is no permission, not an opt-out, and suppresses nobody.
     """
-    unsubscribed: set[str] = set()
+    opted_out: set[str] = set()
     permissions: dict[int, bool] = {}
     for pid in sorted(persons):
         email = primary_email(persons[pid])
-        allowed = email_permission_of_new_person(persons[pid]) and email not in unsubscribed
-        if not allowed and email:
-            unsubscribed.add(email)
-        permissions[pid] = allowed
+        status = str(persons[pid].get("marketing_status") or "").strip().lower()
+        suppressed = email in opted_out and email_permission_of_new_person(persons[pid])
+        if email and (status == "unsubscribed" or suppressed):
+            opted_out.add(email)
+        permissions[pid] = email_permission_of_new_person(persons[pid]) and not suppressed
     return permissions
 
 

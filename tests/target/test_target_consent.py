@@ -342,3 +342,114 @@ def test_propagated_unsubscribe_ignores_case(duck):
     update = person(1, "a@acme.io", marketing_status="Unsubscribed", update_time=ts(1))
     duck.run(persons(update), propagate_unsubscribes=True)
     assert duck.rows("people")[0]["email_permission"] is False
+
+
+@pytest.mark.parametrize(
+    ("status", "default"),
+    [("no_consent", True), ("archived", True), ("pending_double_opt_in", True), (None, False)],
+)
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_an_absence_of_consent_never_suppresses(cdp, status, default, same_batch):
+    # Only an opt-out suppresses: a person who never agreed to marketing did not refuse it.
+    first = person(1, "ann@acme.io", marketing_status=status)
+    second = person(2, " Ann@acme.io", marketing_status="subscribed")
+    if same_batch:
+        cdp.run(persons(first, second), default_email_permission=default)
+    else:
+        cdp.run(persons(first), default_email_permission=default)
+        cdp.run(persons(second), default_email_permission=default)
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in cdp.rows("people")}
+    assert permission == {1: False, 2: True}
+    assert email_decisions(cdp, 2) == [("marketing_status", True, "subscribed")]
+
+
+@pytest.mark.parametrize("same_batch", [True, False])
+def test_an_unsubscribe_recorded_later_suppresses(cdp, same_batch):
+    # A no_consent person who then unsubscribes in Pipedrive has opted out, even though the
+    # CDP permission (already false) did not change.
+    cdp.run(persons(person(1, "ann@acme.io", marketing_status="no_consent")))
+    unsubscribed = person(1, "ann@acme.io", marketing_status=" Unsubscribed", update_time=ts(1))
+    newcomer = person(2, "ann@acme.io", marketing_status="subscribed")
+    if same_batch:
+        cdp.run(persons(unsubscribed, newcomer))
+    else:
+        cdp.run(persons(unsubscribed))
+        cdp.run(persons(newcomer))
+    assert email_decisions(cdp, 1)[-1] == ("existing_person_unchanged", False, " Unsubscribed")
+    assert email_decisions(cdp, 2) == [("suppressed_email", False, "subscribed")]
+
+
+@pytest.mark.parametrize(("newsletter", "expected"), [("no", False), (None, True)])
+def test_permission_field_no_suppresses_and_empty_does_not(cdp, newsletter, expected):
+    settings = {
+        "email_permission_field": "newsletter",
+        "email_permission_values": ["yes"],
+        "default_email_permission": False,
+    }
+    first = person(1, "ann@acme.io", custom_fields={"newsletter": newsletter})
+    cdp.run(persons(first), **settings)
+    cdp.run(persons(person(2, "ann@acme.io", custom_fields={"newsletter": "Yes"})), **settings)
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in cdp.rows("people")}
+    assert permission == {1: False, 2: expected}
+
+
+def test_a_suppressed_person_passes_the_opt_out_on(duck):
+    # 2 is suppressed by 1's unsubscribe; 1 then changes address: 3 is still suppressed by 2.
+    duck.run(
+        persons(
+            person(1, "ann@acme.io", marketing_status="unsubscribed"),
+            person(2, "ann@acme.io", marketing_status="subscribed"),
+        )
+    )
+    duck.run(persons(person(1, "ann@new.io", marketing_status="unsubscribed", update_time=ts(1))))
+    duck.run(persons(person(3, "ann@acme.io", marketing_status="subscribed")))
+    assert email_decisions(duck, 3) == [("suppressed_email", False, "subscribed")]
+
+
+@pytest.mark.parametrize(
+    ("absorbed_decisions", "expected"),
+    [
+        # The person merged into crm-1 unsubscribed: the merge lowered crm-1 because of it.
+        ([("marketing_status", False, "unsubscribed")], (False, "suppressed_email")),
+        # It had only never agreed: crm-1's false is no opt-out.
+        ([("marketing_status", False, "no_consent")], (True, "marketing_status")),
+    ],
+)
+def test_a_merge_passes_on_the_absorbed_persons_opt_out(cdp, absorbed_decisions, expected):
+    cdp.migrate()
+    cdp.insert(
+        "people",
+        {
+            "person_id": "crm-1",
+            "email": "ann@acme.io",
+            "email_permission": False,
+            "pipedrive_person_id": 9,
+            "merged_into": None,
+        },
+        {
+            "person_id": "crm-2",
+            "email": "ann@old.io",
+            "email_permission": False,
+            "pipedrive_person_id": None,
+            "merged_into": "crm-1",
+        },
+    )
+    made = [("crm-1", "merged", False, None)]
+    made += [("crm-2", *decision) for decision in absorbed_decisions]
+    cdp.insert(
+        "permission_decisions",
+        *(
+            {
+                "decision_key": f"{person_id}:{rule}",
+                "person_id": person_id,
+                "channel": "email",
+                "value": value,
+                "rule": rule,
+                "source_value": source,
+            }
+            for person_id, rule, value, source in made
+        ),
+    )
+    cdp.run(persons(person(5, "ann@acme.io", marketing_status="subscribed")))
+    [decision] = email_decisions(cdp, 5)
+    assert (decision[1], decision[0]) == expected

@@ -13,6 +13,7 @@ from target_cdp.identity import email_key
 from target_cdp.merge import COLUMNS, Field, merge_person, propose
 from target_cdp.merges import Merges, merged_fields, restrictive, survivor_of
 from target_cdp.records import cdp_id, parse_time, time_text
+from target_cdp.settings import Settings
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
 
@@ -35,8 +36,12 @@ class PeopleIndex:
     normalized incoming email finds ``Alice@Example.io`` stored by another source.
     """
 
-    def __init__(self, linked: list[dict], by_email: list[dict]) -> None:
+    def __init__(
+        self, linked: list[dict], by_email: list[dict], decisions: dict[str, list[consent.Decision]]
+    ) -> None:
         self.by_link = {row["pipedrive_person_id"]: row for row in linked}
+        #: The recorded email decisions of the people without email permission.
+        self.decisions = decisions
         self.by_email: dict[str, list[dict]] = {}
         for row in by_email:
             if key := email_key(row["email"]):
@@ -58,17 +63,23 @@ class PeopleIndex:
             return None, min(candidates, key=lambda r: r["person_id"])
         return None, None
 
-    def unsubscribed(self, email: str | None) -> bool:
-        """Whether a person with this email (deleted or not, any source) has email permission false.
+    def unsubscribed(self, email: str | None, settings: Settings) -> bool:
+        """Whether a person with this email (deleted or not, any source) opted out of email.
 
         Those are all in the index for the email of every person the batch may create: the query
-        by email fetched them, and people written earlier in the batch were added.
+        by email fetched them with their decisions, and people written earlier in the batch were
+        added with theirs.
         """
-        return any(r["email_permission"] is False for r in self.by_email.get(email, []))
+        return any(
+            consent.opted_out(r, self.decisions.get(r["person_id"], []), settings)
+            for r in self.by_email.get(email, [])
+        )
 
-    def add(self, row: dict, *emails: str | None) -> None:
-        """Index a person just written, under its emails."""
+    def add(self, row: dict, *emails: str | None, decisions: list[dict]) -> None:
+        """Index a person just written, under its emails, with the decisions just made."""
         self.by_link[row["pipedrive_person_id"]] = row
+        made = self.decisions.setdefault(row["person_id"], [])
+        made += (consent.Decision.of(d) for d in decisions)
         for email in {email_key(e) for e in emails} - {None}:
             same = self.by_email.get(email, [])
             self.by_email[email] = [*(r for r in same if r["person_id"] != row["person_id"]), row]
@@ -115,18 +126,19 @@ class PersonsSink(PipedriveObjectSink):
             suppressed = (
                 existing is None
                 and settings.suppress_unsubscribed_emails
-                and index.unsubscribed(proposal.get("email"))
+                and index.unsubscribed(proposal.get("email"), settings)
             )
-            decisions += self._permissions(
+            made = self._permissions(
                 row, existing, change, when, suppressed=suppressed, absorbing=pid in absorbing
             )
+            decisions += made
             if existing is not None and row != existing and change.update_time is not None:
                 row["updated_at"] = max(
                     filter(None, (existing.get("updated_at"), change.update_time))
                 )
             if existing is None or existing["pipedrive_person_id"] is None:
                 newly_linked[pid] = row["person_id"]
-            index.add(row, proposal.get("email"), row["email"])
+            index.add(row, proposal.get("email"), row["email"], decisions=made)
             if existing is None:
                 out.counts["inserted"] += 1
             else:
@@ -223,7 +235,32 @@ class PersonsSink(PipedriveObjectSink):
             if c.pipedrive_id not in linked_ids
         } - {None}
         stored_email = sa.func.lower(sa.func.trim(people.c.email), type_=sa.Text)
-        return PeopleIndex(linked, self._people(conn, stored_email, sorted(unmatched)))
+        by_email = self._people(conn, stored_email, sorted(unmatched))
+        unpermitted = {r["person_id"] for r in linked + by_email if r["email_permission"] is False}
+        return PeopleIndex(linked, by_email, self._email_decisions(conn, sorted(unpermitted)))
+
+    def _email_decisions(
+        self, conn: sa.Connection, person_ids: list[str]
+    ) -> dict[str, list[consent.Decision]]:
+        """The email decisions of these people, each also with those of people merged into it.
+
+        One query: the opt-out of a person merged away carries over to its survivor.
+        """
+        decisions, people = self.run.tables.permission_decisions, self.run.tables.people
+        statement = (
+            sa.select(decisions, people.c.merged_into)
+            .select_from(decisions.join(people, people.c.person_id == decisions.c.person_id))
+            .where(
+                decisions.c.channel == "email",
+                bulk.among(people.c.person_id, person_ids)
+                | bulk.among(people.c.merged_into, person_ids),
+            )
+        )
+        wanted, found = set(person_ids), {}
+        for row in conn.execute(statement).mappings():
+            for holder in {row["person_id"], row["merged_into"]} & wanted:
+                found.setdefault(holder, []).append(consent.Decision.of(row))
+        return found
 
     def _people(
         self, conn: sa.Connection, column: sa.ColumnElement, values: list[Any]
