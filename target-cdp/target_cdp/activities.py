@@ -4,12 +4,20 @@ Pure functions: given the last record the CDP saw of an object (None on first si
 incoming one, return the activities that happened. Keys are deterministic, so deriving twice
 from the same data gives the same keys; replaying the same record derives nothing because the
 stored record is then identical to the incoming one.
+
+A field is compared by its path of keys (``("custom_fields", "tier")``), as ``merge.py``
+addresses attributes: Pipedrive keys may contain ``.``, so the top-level key
+``custom_fields.tier`` and the custom field ``tier`` are two fields. Only the stored names
+are text (``field_name``): keys joined with ``.``, a key holding ``.`` or ``"`` written as a
+JSON string (``"custom_fields.tier"``, ``custom_fields."utm.source"``), so every name reads as
+one path.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -95,15 +103,31 @@ class Activity:
     deal_id: str | None = field(default=None)
 
 
+FieldPath = tuple[str, ...]
+
+
+def field_name(path: FieldPath) -> str:
+    """A field's name in activity attributes: its keys joined with ``.``.
+
+    A key that holds ``.`` or ``"`` (or is empty) is written as a JSON string, so the name of
+    the key ``custom_fields.tier`` (``"custom_fields.tier"``) is not that of the custom field
+    ``tier`` (``custom_fields.tier``).
+    """
+    return ".".join(
+        json.dumps(key, ensure_ascii=False) if not key or "." in key or '"' in key else key
+        for key in path
+    )
+
+
 def custom_field_names(schema: dict) -> list[str]:
-    """``custom_fields.<name>`` for every custom field the SCHEMA declares."""
+    """The name of every custom field the SCHEMA declares (``custom_fields.<name>``)."""
     custom = schema.get("properties", {}).get("custom_fields") or {}
-    return [f"custom_fields.{name}" for name in sorted(custom.get("properties") or {})]
+    return [field_name(("custom_fields", name)) for name in sorted(custom.get("properties") or {})]
 
 
 def tracked_fields(schema: dict) -> list[str]:
     """The fields whose changes ``*.updated`` activities report (custom fields one by one)."""
-    names = [n for n in schema.get("properties", {}) if _tracked(n)]
+    names = [field_name((n,)) for n in schema.get("properties", {}) if _tracked(n)]
     return sorted(names + custom_field_names(schema))
 
 
@@ -123,21 +147,21 @@ def attribute_names(activity_type: str, schema: dict) -> list[str]:
     return sorted(names)
 
 
-def flatten(record: dict) -> dict[str, Any]:
-    """The record's trackable fields, custom fields as ``custom_fields.<name>``."""
-    flat = {k: v for k, v in record.items() if _tracked(k)}
+def flatten(record: dict) -> dict[FieldPath, Any]:
+    """The record's trackable fields by path, custom fields as ``("custom_fields", name)``."""
+    flat: dict[FieldPath, Any] = {(k,): v for k, v in record.items() if _tracked(k)}
     for name, value in (record.get("custom_fields") or {}).items():
-        flat[f"custom_fields.{name}"] = value
+        flat["custom_fields", name] = value
     return flat
 
 
 def changes(old: dict, new: dict) -> dict[str, dict[str, Any]]:
-    """Fields present in ``new`` whose value differs from ``old``: ``{field: {old, new}}``."""
+    """Fields present in ``new`` whose value differs from ``old``: ``{field name: {old, new}}``."""
     before, after = flatten(old), flatten(new)
     return {
-        name: {"old": before.get(name), "new": value}
-        for name, value in sorted(after.items())
-        if before.get(name) != value
+        field_name(path): {"old": before.get(path), "new": value}
+        for path, value in sorted(after.items())
+        if before.get(path) != value
     }
 
 

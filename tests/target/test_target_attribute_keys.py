@@ -78,3 +78,56 @@ def test_dotted_keys_of_organizations_and_deals_are_stored_as_given(cdp):
     [stored] = cdp.rows("deals")
     assert stored["attributes"]["source.channel"] == "web"
     assert stored["attributes"]["source"] == {"id": 7}
+
+
+def updated_changes(cdp, kind: str) -> dict:
+    [activity] = cdp.rows("activities", where=f"activity_type = 'pipedrive.{kind}.updated'")
+    return activity["attributes"]["changes"]
+
+
+def dotted_schema(stream: str) -> dict:
+    message = schema(stream, custom_fields=("tier", "utm.source", "utm"))
+    message["schema"]["properties"]["custom_fields.tier"] = {}
+    return message
+
+
+@pytest.mark.parametrize(("stream", "make"), [("persons", person), ("deals", deal)])
+def test_changes_name_a_dotted_key_apart_from_a_nested_one(cdp, stream, make):
+    # A top-level key "custom_fields.tier" and the custom field "tier" are two fields; the
+    # custom field "utm.source" is not the key "source" of the custom field "utm".
+    before = make(
+        1,
+        **{"custom_fields.tier": "A"},
+        custom_fields={"tier": "X", "utm.source": "g", "utm": {"source": "h"}},
+    )
+    after = make(
+        1,
+        update_time=ts(1),
+        **{"custom_fields.tier": "B"},
+        custom_fields={"tier": "X", "utm.source": "g2", "utm": {"source": "h"}},
+    )
+    cdp.run([dotted_schema(stream), record(stream, before)])
+    cdp.run([dotted_schema(stream), record(stream, after)])
+    kind = stream.removesuffix("s")
+    assert updated_changes(cdp, kind) == {
+        '"custom_fields.tier"': {"old": "A", "new": "B"},
+        'custom_fields."utm.source"': {"old": "g", "new": "g2"},
+    }
+    [definition] = cdp.rows(
+        "activity_definitions", where=f"activity_type = 'pipedrive.{kind}.updated'"
+    )
+    names = definition["attribute_names"]
+    assert {'"custom_fields.tier"', "custom_fields.tier", 'custom_fields."utm.source"'} <= set(
+        names
+    )
+    assert "custom_fields.utm" in names
+
+
+def test_a_nested_custom_field_change_is_named_plainly(duck):
+    duck.run([dotted_schema("persons"), record("persons", person(1, custom_fields={"tier": "X"}))])
+    update = person(1, update_time=ts(1), custom_fields={"tier": "Y", 'say "hi"': 1})
+    duck.run([dotted_schema("persons"), record("persons", update)])
+    assert updated_changes(duck, "person") == {
+        "custom_fields.tier": {"old": "X", "new": "Y"},
+        'custom_fields."say \\"hi\\""': {"old": None, "new": 1},
+    }
