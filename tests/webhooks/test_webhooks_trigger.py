@@ -105,6 +105,8 @@ def test_events_during_a_run_start_one_more_run_after_it_never_two_at_once(
             trigger.notify()
             await asyncio.sleep(0.1)
         await until(lambda: len(job_log(log)) == 4)
+        # the job has logged its end; wait for its exit to be recorded before stopping
+        await until(lambda: [run.exit_code for run in runs_of(spool)].count(None) == 0)
         await trigger.stop()
 
     asyncio.run(scenario())
