@@ -24,8 +24,9 @@ install: $(VENV)/.installed
 demo: install
 	PATH="$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 
+# Two workers: a module, and every Meltano run, stay on one worker (tests/conftest.py).
 test: install lint
-	PATH="$(BIN):$$PATH" $(BIN)/pytest
+	PATH="$(BIN):$$PATH" $(BIN)/pytest -n 2 --dist loadgroup
 
 lint: install
 	$(BIN)/ruff check .

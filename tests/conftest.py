@@ -16,6 +16,26 @@ def _admin_url() -> str:
     return os.environ.get("TEST_PG_URL", DEFAULT_PG_URL)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group tests for pytest-xdist's ``--dist loadgroup`` (the Makefile's ``make test``).
+
+    A module's tests stay on one worker, so its module-scoped fixtures (a sync, a dbt build
+    history) are built once; so do the ``view`` area's, whose session fixtures fill CDPs by
+    real syncs. Every test that runs the repository's Meltano project (the ``e2e`` area and
+    tests marked ``meltano``) shares one worker: they share its ``.meltano/`` directory (plugin
+    virtualenvs, installed on first use, and each plugin's run files).
+    """
+    for item in items:
+        area = item.path.parent.name
+        if area == "e2e" or item.get_closest_marker("meltano"):
+            group = "meltano"
+        elif area == "view":
+            group = "view"
+        else:
+            group = item.nodeid.partition("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 @pytest.fixture(scope="session")
 def make_pg_database() -> Iterator[Callable[[], str]]:
     """A factory of fresh PostgreSQL databases, all dropped at the end of the session.
