@@ -16,6 +16,7 @@ import orjson
 
 from pipedrive_sandbox import (
     api_history,
+    api_search,
     api_v1,
     api_v2,
     api_webhooks,
@@ -59,6 +60,8 @@ def build_router() -> Router:
     router = Router()
     for template in api_v2.LISTS:
         router.add("v2", "GET", template, api_v2.list_entities)
+    # before /persons/{id}, which would take "search" for an id
+    router.add("v2", "GET", "/persons/search", api_search.search_persons)
     for template in ("/persons/{id}", "/organizations/{id}", "/deals/{id}", "/activities/{id}"):
         router.add("v2", "GET", template, api_v2.get_entity)
     for template in ("/personFields", "/organizationFields", "/dealFields", "/activityFields"):

@@ -1330,6 +1330,21 @@ QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
         "operation_id": "getActivity",
         "params": {"include_fields": {"type": "string", "enum": ["attendees"]}},
     },
+    ("v2", "/persons/search"): {
+        "operation_id": "searchPersons",
+        "params": {
+            "term": {"type": "string", "required": True},
+            "fields": {
+                "type": "string",
+                "enum": ["custom_fields", "email", "notes", "phone", "name"],
+            },
+            "exact_match": {"type": "boolean"},
+            "organization_id": {"type": "integer"},
+            "include_fields": {"type": "string", "enum": ["person.picture"]},
+            "limit": {"type": "integer"},
+            "cursor": {"type": "string"},
+        },
+    },
     ("v1", "/notes"): {
         "operation_id": "getNotes",
         "params": {

@@ -38,6 +38,7 @@ SERVED_GETS: dict[str, tuple[str, ...]] = {
         "/organizations/{id}",
         "/deals/{id}",
         "/activities/{id}",
+        "/persons/search",
     ),
     "v1": (
         "/notes",

@@ -204,3 +204,32 @@ def test_oauth_refresh_and_expiry() -> None:
         )
         assert wrong_grant.status_code == 400
         assert wrong_grant.json()["error"] == "invalid_grant"
+
+
+def test_person_search_by_email_exact_and_partial(writable_sandbox: RunningSandbox) -> None:
+    api = api_session(writable_sandbox)
+    url = f"{writable_sandbox.base_url}/api/v2/persons/search"
+    created = api.post(
+        f"{writable_sandbox.base_url}/api/v2/persons",
+        json={"name": "Searchable Sam", "emails": [{"value": "Sam.Search@example.org"}]},
+        timeout=10,
+    ).json()["data"]
+    exact = api.get(
+        url,
+        params={"term": "sam.search@EXAMPLE.org", "fields": "email", "exact_match": "true"},
+        timeout=10,
+    ).json()
+    assert [i["item"]["id"] for i in exact["data"]["items"]] == [created["id"]]
+    assert exact["data"]["items"][0]["item"]["emails"] == ["Sam.Search@example.org"]
+    partial = api.get(url, params={"term": "sam.sea", "fields": "email"}, timeout=10).json()
+    assert [i["item"]["id"] for i in partial["data"]["items"]] == [created["id"]]
+    none = api.get(url, params={"term": "sam.sea", "exact_match": "true"}, timeout=10).json()
+    assert none["data"]["items"] == []
+    api.delete(f"{writable_sandbox.base_url}/api/v2/persons/{created['id']}", timeout=10)
+    gone = api.get(
+        url, params={"term": "sam.search@example.org", "exact_match": "true"}, timeout=10
+    ).json()
+    assert gone["data"]["items"] == []
+    assert api.get(url, params={"term": "s"}, timeout=10).status_code == 400
+    searches = writable_sandbox.control.stats()["by_operation"]["GET /api/v2/persons/search"]
+    assert searches == {"requests": 5, "tokens": 100}
