@@ -44,11 +44,7 @@ from tap_pipedrive.errors import (
     TransientResponseError,
 )
 from tap_pipedrive.pagination import CursorPaginator
-from tap_pipedrive.rate_limit import (
-    MAX_WAIT_SECONDS,
-    daily_tokens_remaining,
-    retry_after_seconds,
-)
+from tap_pipedrive.rate_limit import daily_tokens_remaining, refusal
 from tap_pipedrive.response import error_text, parse_payload, payload_of, unreadable_records
 from tap_pipedrive.timestamps import format_utc, parse_start_date, to_api_param, to_rfc3339
 from tap_pipedrive.transport import (
@@ -313,21 +309,7 @@ class PipedriveStream(RESTStream[Any]):
         status = response.status_code
         where = self._where(response)
         if status == 429:  # noqa: PLR2004
-            daily = daily_tokens_remaining(headers)
-            if daily is not None and daily < self._request_cost:
-                msg = (
-                    f"Pipedrive's daily token budget is spent (429 with {daily:.0f} tokens "
-                    f"left, the call costs {self._request_cost})"
-                )
-                raise BudgetExhausted(msg)
-            wait = retry_after_seconds(headers)
-            if wait > MAX_WAIT_SECONDS:
-                msg = (
-                    f"Pipedrive answered 429 for {where} and asked to wait {wait:.0f} s, "
-                    "longer than a rate-limit window: the daily token budget is probably spent"
-                )
-                raise BudgetExhausted(msg)
-            raise RateLimited(f"429 Too Many Requests for {where}", wait)
+            raise refusal(headers, self._request_cost, where)
         self._pipedrive.budget.charge(self.name, self._request_cost)
         if status == 401:  # noqa: PLR2004
             self._handle_unauthorized(where)

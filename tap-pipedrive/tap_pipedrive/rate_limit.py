@@ -15,6 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 
+from tap_pipedrive.errors import BudgetExhausted, RateLimited
+
 DEFAULT_RESET_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
 
@@ -44,6 +46,27 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float:
 def daily_tokens_remaining(headers: Mapping[str, str]) -> float | None:
     """The daily token budget left, if Pipedrive reported it on this response."""
     return _number(headers, "x-daily-ratelimit-token-remaining")
+
+
+def refusal(headers: Mapping[str, str], cost: int, where: str) -> BudgetExhausted | RateLimited:
+    """What a 429 for ``where`` (a call of ``cost`` tokens) means: wait for the burst window
+    (:class:`RateLimited`), or stop, the daily budget being spent (:class:`BudgetExhausted`).
+
+    Shared by the tap and target-pipedrive: one reading of Pipedrive's limits.
+    """
+    daily = daily_tokens_remaining(headers)
+    if daily is not None and daily < cost:
+        return BudgetExhausted(
+            f"Pipedrive's daily token budget is spent (429 with {daily:.0f} tokens left, "
+            f"the call costs {cost})"
+        )
+    wait = retry_after_seconds(headers)
+    if wait > MAX_WAIT_SECONDS:
+        return BudgetExhausted(
+            f"Pipedrive answered 429 for {where} and asked to wait {wait:.0f} s, longer than "
+            "a rate-limit window: the daily token budget is probably spent"
+        )
+    return RateLimited(f"429 Too Many Requests for {where}", wait)
 
 
 class RequestPacer:
