@@ -9,12 +9,19 @@ import sys
 from typing import Any
 
 import click
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import (
+    ConfigValidationError,
+    FatalAPIError,
+    MapExpressionError,
+    RetriableAPIError,
+    StreamMapConfigError,
+)
 from singer_sdk.plugin_base import SingerCommand
 
 from tap_pipedrive.errors import BudgetExhausted, PipedriveError
 
-REPORTED_ERRORS = (PipedriveError, FatalAPIError, RetriableAPIError)
+STREAM_MAP_ERRORS = (MapExpressionError, StreamMapConfigError)
+REPORTED_ERRORS = (PipedriveError, FatalAPIError, RetriableAPIError, *STREAM_MAP_ERRORS)
 """What the command reports as one line (anything else is a bug: its traceback is shown)."""
 
 
@@ -60,6 +67,9 @@ def _describe(exc: BaseException) -> str:
         return f"Pipedrive kept failing after every retry: {exc}"
     if isinstance(exc, BudgetExhausted):
         return f"cannot run: {exc}"
+    if isinstance(exc, STREAM_MAP_ERRORS):
+        cause = f" ({exc.__cause__})" if exc.__cause__ else ""
+        return f"stream_maps: {exc}{cause}; fix it in the tap's stream_maps setting"
     return str(exc)
 
 

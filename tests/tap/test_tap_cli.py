@@ -128,6 +128,29 @@ def test_unknown_stream_in_catalog(secret_sandbox: Any, tmp_path: Path) -> None:
     assert "unknown stream(s) leads" in errors[0]
 
 
+@pytest.mark.parametrize(
+    ("maps", "expected"),
+    [
+        ({"persons": {"__filter__": "id >"}}, "Failed to parse expression id >."),
+        ({"persons": {"label": "nam"}}, "'nam' is not defined"),
+        ({"persons": {"__filter__": "unknown_field > 3"}}, "'unknown_field' is not defined"),
+    ],
+)
+def test_a_broken_stream_map_is_one_line_naming_its_expression(
+    secret_sandbox: Any, tmp_path: Path, maps: dict[str, Any], expected: str
+) -> None:
+    catalog = catalog_for(sandbox_config(secret_sandbox), {"persons"})
+    config = {**sandbox_config(secret_sandbox), "stream_maps": maps}
+    run = run_cli(tmp_path, config, catalog=catalog)
+    assert run.returncode == 1
+    errors = _error_lines(run.stderr)
+    assert len(errors) == 1, run.stderr[-3000:]
+    assert errors[0].endswith("fix it in the tap's stream_maps setting")
+    assert "stream_maps: " in errors[0]
+    assert expected in errors[0]
+    assert not run.records.get("persons")
+
+
 def test_token_budget_stops_cleanly_and_the_next_run_completes(
     sandbox: Any, tmp_path: Path
 ) -> None:
