@@ -1,0 +1,1 @@
+"""target-pipedrive: declared actions on Pipedrive for incoming records, exactly once."""

@@ -1,0 +1,5 @@
+"""``python -m target_pipedrive``."""
+
+from target_pipedrive.target import TargetPipedrive
+
+TargetPipedrive.cli()

@@ -1,0 +1,324 @@
+"""target-pipedrive against the sandbox: the issue's acceptance actions, reruns, changes,
+crashes, faults, 4xx errors, the token budget, dry runs, custom fields and owners."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+import requests
+from pipedrive_sandbox.testing import RunningSandbox
+from target_pipedrive.ledger import Ledger
+from writeback_helpers import (
+    ACCEPTANCE_ACTIONS,
+    change,
+    config,
+    messages,
+    person,
+    rows,
+    run,
+    writes,
+)
+
+
+def _persons_with_email(sandbox: RunningSandbox, email: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in sandbox.control.dataset("persons", include_deleted=False)
+        if any(e["value"] == email for e in p["emails"])
+    ]
+
+
+def _activities_of(sandbox: RunningSandbox, person_id: int) -> list[dict[str, Any]]:
+    return [
+        a
+        for a in sandbox.control.dataset("activities", include_deleted=False)
+        if a.get("person_id") == person_id
+    ]
+
+
+def _notes_of(sandbox: RunningSandbox, person_id: int) -> list[dict[str, Any]]:
+    return [
+        n
+        for n in sandbox.control.dataset("notes", include_deleted=False)
+        if n.get("person_id") == person_id
+    ]
+
+
+def test_acceptance_actions_rerun_and_change(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    email = f"{unique('ann')}@example.org"
+    existing = sandbox.control.create(
+        "persons", {"name": "Bo Known", "emails": [{"value": f"{unique('bo')}@example.org"}]}
+    )
+    repeat = sandbox.control.create("persons", {"name": "Cy Repeat"})
+    deal = next(
+        d
+        for d in sandbox.control.dataset("deals", include_deleted=False)
+        if d["status"] == "open" and not d["is_archived"] and d["stage_id"] != 3
+    )
+    records = [
+        change("m1:entered", "slipping_subscribers", who=person("p1", email, "Ann")),
+        change(
+            "m2:entered",
+            "slipping_subscribers",
+            who=person("p2", existing["emails"][0]["value"], "Bo", existing["id"]),
+        ),
+        change(
+            "m3:entered",
+            "repeat_customers",
+            who=person("p3", None, "Cy", repeat["id"]),
+            row={"won_deals": 4},
+        ),
+        change(
+            "m4:entered",
+            "engaged_deals",
+            deal={"deal_id": "d1", "pipedrive_deal_id": deal["id"], "title": deal["title"]},
+        ),
+        change(
+            "m5:exited",
+            "slipping_subscribers",
+            who=person("p4", "x@example.org", "X"),
+            event="exited",
+        ),
+    ]
+    sandbox.control.reset_stats()
+    states, _ = run(config(sandbox, duck), messages(records))
+    assert states == [{"bookmark": "s1"}]
+
+    created = _persons_with_email(sandbox, email)
+    assert [p["name"] for p in created] == ["Ann Tester"]
+    calls = _activities_of(sandbox, created[0]["id"])
+    assert [(a["subject"], a["type"], a["due_date"]) for a in calls] == [
+        ("Check in with Ann", "call", "2026-06-01")
+    ]
+    assert [a["subject"] for a in _activities_of(sandbox, existing["id"])] == ["Check in with Bo"]
+    assert sandbox.control.get("persons", existing["id"])["name"] == "Bo Tester"
+    notes = _notes_of(sandbox, repeat["id"])
+    assert len(notes) == 1
+    assert notes[0]["content"].startswith("Repeat customer: 4 won deals<!-- cdp-writeback:")
+    assert sandbox.control.get("deals", deal["id"])["stage_id"] == 3
+    assert writes(sandbox) == {
+        "GET /api/v2/persons/search": 2,
+        "POST /api/v2/persons": 1,
+        "PATCH /api/v2/persons/{id}": 1,
+        "POST /api/v2/activities": 2,
+        "POST /api/v1/notes": 1,
+        "PATCH /api/v2/deals/{id}": 1,
+    }
+    ledger = rows(duck, "writeback_ledger")
+    assert {(r["action"], r["source_key"], r["status"]) for r in ledger} == {
+        ("slipping-subscribers-into-pipedrive", "m1:entered", "done"),
+        ("slipping-subscribers-into-pipedrive", "m2:entered", "done"),
+        ("call-slipping-subscribers", "m1:entered", "done"),
+        ("call-slipping-subscribers", "m2:entered", "done"),
+        ("note-repeat-customers", "m3:entered", "done"),
+        ("engaged-deals-to-negotiation", "m4:entered", "done"),
+    }
+    upserted = next(
+        r for r in ledger if r["source_key"] == "m1:entered" and r["object_type"] == "person"
+    )
+    assert (upserted["pipedrive_id"], upserted["cdp_person_id"]) == (created[0]["id"], "p1")
+
+    sandbox.control.reset_stats()
+    run(config(sandbox, duck), messages(records, "s2"))
+    assert sandbox.control.stats()["requests"] == 0
+
+    records[2]["row"] = {"won_deals": 5}
+    run(config(sandbox, duck), messages(records, "s3"))
+    assert writes(sandbox) == {"PUT /api/v1/notes/{id}": 1}
+    notes = _notes_of(sandbox, repeat["id"])
+    assert len(notes) == 1
+    assert notes[0]["content"].startswith("Repeat customer: 5 won deals")
+
+
+def test_crash_after_pipedrive_answered_then_rerun_creates_no_duplicate(
+    sandbox: RunningSandbox,
+    database: dict[str, str],
+    unique: Callable[[str], str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    email = f"{unique('dee')}@example.org"
+    known = sandbox.control.create("persons", {"name": "Eve Known"})
+    records = [
+        change("c1:entered", "slipping_subscribers", who=person("p1", email, "Dee")),
+        change(
+            "c2:entered",
+            "repeat_customers",
+            who=person("p2", None, "Eve", known["id"]),
+            row={"won_deals": 2},
+        ),
+    ]
+    real_done = Ledger.write_done
+
+    def crash(self: Ledger, action: str, source_key: str, pipedrive_id: int) -> None:
+        if action == "call-slipping-subscribers":
+            raise KeyboardInterrupt  # killed between Pipedrive's answer and the ledger write
+        real_done(self, action, source_key, pipedrive_id)
+
+    monkeypatch.setattr(Ledger, "write_done", crash)
+    with pytest.raises(KeyboardInterrupt):
+        run(config(sandbox, database), messages(records))
+    monkeypatch.setattr(Ledger, "write_done", real_done)
+    created = _persons_with_email(sandbox, email)
+    assert len(created) == 1
+    assert len(_activities_of(sandbox, created[0]["id"])) == 1
+    assert {r["source_key"]: r["status"] for r in rows(database, "writeback_ledger")} == {
+        "c1:entered": "intent"
+    } or {(r["action"], r["status"]) for r in rows(database, "writeback_ledger")} == {
+        ("slipping-subscribers-into-pipedrive", "done"),
+        ("call-slipping-subscribers", "intent"),
+    }
+
+    sandbox.control.reset_stats()
+    states, _ = run(config(sandbox, database), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert len(_activities_of(sandbox, created[0]["id"])) == 1
+    assert len(_notes_of(sandbox, known["id"])) == 1
+    assert "POST /api/v2/activities" not in writes(sandbox)
+    assert writes(sandbox)["GET /api/v2/activities"] == 1
+    assert {r["status"] for r in rows(database, "writeback_ledger")} == {"done"}
+
+
+def test_429s_and_5xx_give_the_same_result(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    emails = [f"{unique(f'f{i}')}@example.org" for i in range(4)]
+    records = [
+        change(f"f{i}:entered", "slipping_subscribers", who=person(f"p{i}", e, f"F{i}"))
+        for i, e in enumerate(emails)
+    ]
+    sandbox.control.set_faults(
+        rate_limit={"every": 3, "count": 2}, server_error={"every": 4, "count": 3}
+    )
+    try:
+        run(config(sandbox, duck), messages(records))
+        injected = sandbox.control.stats()["faults_injected"]
+    finally:
+        sandbox.control.clear_faults()
+    assert injected == {"rate_limit": 2, "server_error": 3}
+    for email in emails:
+        created = _persons_with_email(sandbox, email)
+        assert len(created) == 1
+        assert len(_activities_of(sandbox, created[0]["id"])) == 1
+    assert {r["status"] for r in rows(duck, "writeback_ledger")} == {"done"}
+
+
+def test_a_4xx_is_stored_and_the_rest_goes_through(
+    sandbox: RunningSandbox, duck: dict[str, str]
+) -> None:
+    deal = next(
+        d
+        for d in sandbox.control.dataset("deals", include_deleted=False)
+        if d["status"] == "open" and not d["is_archived"] and d["stage_id"] != 3
+    )
+    records = [
+        change("e1:entered", "engaged_deals", deal={"deal_id": "d1", "pipedrive_deal_id": 999999}),
+        change(
+            "e2:entered", "engaged_deals", deal={"deal_id": "d2", "pipedrive_deal_id": deal["id"]}
+        ),
+    ]
+    states, target = run(config(sandbox, duck), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert sandbox.control.get("deals", deal["id"])["stage_id"] == 3
+    errors = rows(duck, "writeback_errors")
+    assert [(e["action"], e["source_key"], e["status"]) for e in errors] == [
+        ("engaged-deals-to-negotiation", "e1:entered", 404)
+    ]
+    assert errors[0]["message"]
+    assert [r["source_key"] for r in rows(duck, "writeback_ledger")] == ["e2:entered"]
+    assert target.runner.counts["errors"] == 1
+
+
+def test_dry_run_sends_nothing(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    records = [
+        change("d1:entered", "slipping_subscribers", who=person("p1", f"{unique('g')}@x.org", "G")),
+        change(
+            "d2:entered", "repeat_customers", who=person("p2", None, "H", 3), row={"won_deals": 1}
+        ),
+    ]
+    sandbox.control.reset_stats()
+    _, target = run(config(sandbox, duck, dry_run=True), messages(records))
+    assert sandbox.control.stats()["requests"] == 0
+    assert rows(duck, "writeback_ledger") == []
+    # the upsert and the note are printed; the call has no Pipedrive person yet (skipped)
+    assert target.runner.counts == {"dry_run": 2, "skipped": 1}
+
+
+def test_budget_stops_cleanly_and_the_next_run_continues(
+    sandbox: RunningSandbox, duck: dict[str, str]
+) -> None:
+    people = [sandbox.control.create("persons", {"name": f"Budget {i}"}) for i in range(4)]
+    records = [
+        change(f"b{i}:entered", "slipping_subscribers", who=person(f"p{i}", None, f"B{i}", p["id"]))
+        for i, p in enumerate(people)
+    ]
+    calls_only = {"actions": [ACCEPTANCE_ACTIONS[1]]}
+    states, target = run(
+        config(sandbox, duck, daily_token_budget=12, **calls_only), messages(records)
+    )
+    assert states == []  # no STATE past records that were not acted on
+    assert target.stopped is not None
+    assert [len(_activities_of(sandbox, p["id"])) for p in people] == [1, 1, 0, 0]
+    assert {r["status"] for r in rows(duck, "writeback_ledger")} == {"done"}
+    states, _ = run(config(sandbox, duck, **calls_only), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert [len(_activities_of(sandbox, p["id"])) for p in people] == [1, 1, 1, 1]
+
+
+def test_custom_fields_by_label_and_round_robin_owner(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    title = unique("Renewal")
+    action = {
+        "name": "renewal-deals",
+        "when": {"audience": "repeat_customers"},
+        "create": "deal",
+        "fields": {
+            "title": title + " {{ person.first_name }}",
+            "value": "{{ row.value }}",
+            "custom_fields": {
+                "deal_source": "Partner",
+                "products_of_interest": ["Core", "Analytics"],
+            },
+        },
+        "owner": {"round_robin": [2, 3]},
+    }
+    records = [
+        change(
+            f"r{i}:entered",
+            "repeat_customers",
+            who=person(f"p{i}", None, f"R{i}"),
+            row={"value": "12.5"},
+        )
+        for i in range(3)
+    ]
+    run(config(sandbox, duck, actions=[action]), messages(records))
+    deals = sorted(
+        (d for d in sandbox.control.dataset("deals") if d["title"].startswith(title)),
+        key=lambda d: d["title"],
+    )
+    assert [(d["title"], d["owner_id"], d["value"]) for d in deals] == [
+        (f"{title} R0", 2, 12.5),
+        (f"{title} R1", 3, 12.5),
+        (f"{title} R2", 2, 12.5),
+    ]
+    definitions = requests.get(
+        f"{sandbox.base_url}/api/v2/dealFields",
+        headers={"x-api-token": sandbox.api_token},
+        timeout=10,
+    ).json()["data"]
+    by_name = {f["field_name"]: f for f in definitions}
+    source, products = by_name["Deal source"], by_name["Products of interest"]
+    option = {o["label"]: o["id"] for o in source["options"] + products["options"]}
+    custom = deals[0]["custom_fields"]
+    assert custom[source["field_code"]] == option["Partner"]
+    assert sorted(custom[products["field_code"]]) == sorted([option["Core"], option["Analytics"]])
+    # a rerun keeps each deal's owner (no update, nothing sent)
+    sandbox.control.reset_stats()
+    run(config(sandbox, duck, actions=[action]), messages(records))
+    assert sandbox.control.stats()["requests"] == 1  # the dealFields read only
