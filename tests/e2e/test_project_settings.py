@@ -88,3 +88,17 @@ def test_readme_documents_every_setting(name: str) -> None:
         s for s in _own_properties(PLUGINS[name]) if not re.search(rf"(?<!\w){s}(?!\w)", readme)
     ]
     assert missing == []
+
+
+def test_the_demo_environment_has_its_own_webhook_spool() -> None:
+    """The demo's live extractor reads the demo receiver's spool, never dev's."""
+    project = yaml.safe_load((ROOT / "meltano.yml").read_text())
+    [demo] = [e for e in project["environments"] if e["name"] == "demo"]
+    overrides = {
+        p["name"]: p.get("config", {}) for kind in demo["config"]["plugins"].values() for p in kind
+    }
+    plugins = {p["name"]: p for kind in project["plugins"].values() for p in kind}
+    demo_spool = overrides["tap-pipedrive-live"]["webhook_spool"]
+    assert demo_spool == overrides["pipedrive-webhooks"]["spool_url"]
+    assert demo_spool.endswith("/output/demo-webhook-spool.sqlite")
+    assert demo_spool != plugins["tap-pipedrive-live"]["config"]["webhook_spool"]
