@@ -99,6 +99,10 @@ class Template:
             self._template = ENVIRONMENT.from_string(source)
         except LiquidError as exc:
             raise TemplateError(f"{where}: {_first_line(exc)}") from None
+        unknown = sorted(set(self._template.filter_names()) - set(ENVIRONMENT.filters))
+        if unknown:
+            msg = f"{where}: unknown filter {', '.join(unknown)}"
+            raise TemplateError(msg)
 
     @property
     def variable_paths(self) -> list[str]:

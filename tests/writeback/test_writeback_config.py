@@ -1,0 +1,162 @@
+"""Bad config fails at startup in one line naming the problem; the render command; the
+objects table against Pipedrive's OpenAPI specs."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner
+from pipedrive_sandbox.testing import RunningSandbox
+from singer_sdk.exceptions import ConfigValidationError
+from target_pipedrive.objects import OBJECTS, SEARCH_PERSONS_COST
+from target_pipedrive.render import main as render_main
+from target_pipedrive.target import TargetPipedrive
+from target_pipedrive.templates import Template, TemplateError
+from writeback_helpers import ACCEPTANCE_ACTIONS, config
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _with(change: dict[str, Any], index: int = 1) -> list[dict[str, Any]]:
+    actions = copy.deepcopy(ACCEPTANCE_ACTIONS)
+    actions[index] = {**actions[index], **change}
+    return actions
+
+
+BAD_ACTIONS = [
+    (
+        _with({"fields": {"subject": "Hi {{ person.frist_name }}"}}),
+        "action 'call-slipping-subscribers': fields.subject uses unknown variable "
+        "person.frist_name; available: ",
+    ),
+    (
+        [*ACCEPTANCE_ACTIONS, {"name": "x", "creat": "deal"}],
+        "action 'x': unknown key 'creat'; an action has: ",
+    ),
+    (
+        [*ACCEPTANCE_ACTIONS, {"name": "x", "create": "lead"}],
+        "action 'x': unknown object 'lead'; objects: person, organization, deal, activity, note",
+    ),
+    (
+        _with({"fields": {"subjekt": "Hi"}}),
+        "action 'call-slipping-subscribers': a activity has no field 'subjekt'; its fields: ",
+    ),
+    (
+        _with({"fields": {"subject": "{{ person.first_name | nosuchfilter }}"}}),
+        "action 'call-slipping-subscribers': fields.subject: unknown filter nosuchfilter",
+    ),
+]
+
+
+@pytest.mark.parametrize(("actions", "expected"), BAD_ACTIONS)
+def test_bad_actions_fail_at_startup_in_one_line(
+    sandbox: RunningSandbox, duck: dict[str, str], actions: list, expected: str
+) -> None:
+    with pytest.raises(ConfigValidationError) as raised:
+        TargetPipedrive(config=config(sandbox, duck, actions=actions))
+    (message,) = raised.value.errors
+    assert "\n" not in message
+    assert message.startswith(f"Invalid setting `actions`: {expected}")
+
+
+@pytest.mark.parametrize(
+    ("custom", "expected"),
+    [
+        ({"deal_sauce": "Partner"}, "deal has no custom field 'deal_sauce'; its custom fields: "),
+        (
+            {"deal_source": "Parnter"},
+            "custom field 'deal_source' has no option 'Parnter'; its options: "
+            "Inbound, Outbound, Partner, Upsell",
+        ),
+    ],
+)
+def test_unknown_custom_field_or_label_lists_the_valid_ones(
+    sandbox: RunningSandbox, duck: dict[str, str], custom: dict, expected: str
+) -> None:
+    action = {"name": "d", "create": "deal", "fields": {"title": "T", "custom_fields": custom}}
+    with pytest.raises(ConfigValidationError) as raised:
+        TargetPipedrive(config=config(sandbox, duck, actions=[action]))
+    (message,) = raised.value.errors
+    assert expected in message
+    assert "deal_source" in message
+
+
+def test_the_command_exits_non_zero_with_the_line(
+    sandbox: RunningSandbox, duck: dict[str, str], tmp_path: Path
+) -> None:
+    settings = config(sandbox, duck, actions=_with({"fields": {"subject": "{{ nobody }}"}}))
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(settings))
+    done = subprocess.run(
+        [sys.executable, "-m", "target_pipedrive", "--config", str(path)],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "fields.subject uses unknown variable nobody; available: change_id" in done.stderr
+    assert sandbox.api_token not in done.stderr
+
+
+def test_render_jsonl_and_strict_variables() -> None:
+    lines = [
+        {"change_id": "a:entered", "person": {"first_name": "Ann"}, "row": {"won_deals": 3}},
+        {"change_id": "b:entered", "person": {"first_name": None}, "row": {}},
+    ]
+    text = "".join(json.dumps(line) + "\n" for line in lines)
+    template = "Hi {{ person.first_name | default: 'there' }}: {{ row.won_deals }}"
+    result = CliRunner().invoke(render_main, ["--template", template, "--input", "-"], input=text)
+    assert result.exit_code == 0
+    assert [json.loads(line) for line in result.output.splitlines()] == [
+        {"key": "a:entered", "text": "Hi Ann: 3"},
+        {"key": "b:entered", "error": "--template: row.won_deals is undefined"},
+    ]
+    bad = CliRunner().invoke(
+        render_main,
+        ["--template", "{{ persn.email }}", "--person", "p1", "--database-url", "duckdb:///x.db"],
+    )
+    assert bad.exit_code == 1
+    assert "unknown variable persn.email; available: change_id" in bad.output
+
+
+def test_sandboxed_templates_have_no_include_and_bounded_loops() -> None:
+    with pytest.raises(TemplateError, match="include"):
+        Template("{% include 'etc/passwd' %}", "t").render({})
+    with pytest.raises(TemplateError, match="limit"):
+        Template(
+            "{% for i in (1..1000) %}{% for j in (1..1000) %}x{% endfor %}{% endfor %}", "t"
+        ).render({})
+
+
+def test_objects_follow_the_openapi_specs() -> None:
+    specs = {
+        v: yaml.safe_load((ROOT / "spec" / "pipedrive-openapi" / f"{v}.yaml").read_text())
+        for v in ("v1", "v2")
+    }
+    for target in OBJECTS.values():
+        paths = specs[target.version]["paths"]
+        create = paths[target.collection]["post"]
+        update = paths[target.path][target.update_method.lower()]
+        assert (create["x-token-cost"], update["x-token-cost"]) == (
+            target.create_cost,
+            target.update_cost,
+        ), target.name
+        schema = create["requestBody"]["content"]["application/json"]["schema"]
+        properties: dict[str, Any] = {}
+        for part in [schema, *schema.get("allOf", [])]:
+            properties |= part.get("properties", {})
+        assert set(target.fields) <= set(properties), (
+            target.name,
+            set(target.fields) - set(properties),
+        )
+    search = specs["v2"]["paths"]["/persons/search"]["get"]
+    assert search["x-token-cost"] == SEARCH_PERSONS_COST
