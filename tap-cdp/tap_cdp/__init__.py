@@ -1,0 +1,1 @@
+"""tap-cdp: a Singer tap reading the CDP that target-cdp and the dbt audiences build."""

@@ -1,0 +1,88 @@
+"""The pieces of tap-cdp that need no database: the bookmark of audience_changes and the wait
+for a DuckDB file another process holds."""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+from tap_cdp.bookmark import ChangeBookmark
+from tap_cdp.database import CDPReadError, create_engine, reading
+
+T = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+LATER = T + dt.timedelta(days=1)
+#: Another process writing the DuckDB file until its stdin closes.
+HOLD = (
+    "import sys, duckdb; c = duckdb.connect(sys.argv[1]); print('holding', flush=True);"
+    " sys.stdin.read(); c.close()"
+)
+
+
+def test_the_bookmark_owes_exactly_the_changes_not_sent() -> None:
+    bookmark = ChangeBookmark()
+    assert bookmark.owes(T, "b")
+    bookmark.advance(T, "b")
+    assert not bookmark.owes(T, "b")
+    # a rebuild at the same changed_at: an id sorting before the last one sent is still owed
+    assert bookmark.owes(T, "a")
+    bookmark.advance(LATER, "c")
+    assert bookmark.state_entry() == {"changed_at": LATER.isoformat(), "change_ids": ["c"]}
+    assert bookmark.owes(LATER + dt.timedelta(seconds=1), "c")
+
+
+def test_the_bookmark_round_trips_through_the_state() -> None:
+    sent_at = {"changed_at": "2026-03-01T00:00:00Z", "change_ids": ["x"]}
+    bookmark = ChangeBookmark.from_state("2026-03-01T00:00:00+00:00", sent_at)
+    assert not bookmark.owes(T, "x")
+    assert bookmark.owes(T, "y")
+
+
+def test_ids_recorded_for_another_time_are_not_trusted() -> None:
+    """A state edited by hand: every change at the bookmark is sent again rather than lost."""
+    sent_at = {"changed_at": "2026-02-01T00:00:00Z", "change_ids": ["x"]}
+    bookmark = ChangeBookmark.from_state(T.isoformat(), sent_at)
+    assert bookmark.owes(T, "x")
+    assert ChangeBookmark.from_state(None, None).owes(T - dt.timedelta(days=999), "x")
+
+
+def test_a_duckdb_file_another_process_holds_is_waited_for(tmp_path: Path) -> None:
+    """The tap waits lock_timeout for the file, then says what holds it, in one line."""
+    path = tmp_path / "cdp.duckdb"
+    duckdb.connect(str(path)).close()
+    url = f"duckdb:///{path}"
+    waits: list[float] = []
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        now[0] += seconds
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        with (
+            pytest.raises(CDPReadError, match="another process holds the DuckDB file") as raised,
+            reading(
+                create_engine(url),
+                url,
+                lock_timeout=3,
+                doing="x",
+                clock=lambda: now[0],
+                sleep=sleep,
+            ),
+        ):
+            pass
+    finally:
+        holder.communicate(timeout=60)
+    assert "\n" not in str(raised.value)
+    assert waits
+    assert sum(waits) == pytest.approx(3)
