@@ -102,7 +102,7 @@ def undeclared_imports(project_dir: Path, package: str) -> list[str]:
 
 
 def test_the_workspace_packages_are_found() -> None:
-    assert {"tap_pipedrive", "target_cdp", "pipedrive_sandbox"} <= WORKSPACE.keys()
+    assert {"tap_pipedrive", "target_cdp", "pipedrive_sandbox", "tap_cdp"} <= WORKSPACE.keys()
 
 
 @pytest.mark.parametrize(
