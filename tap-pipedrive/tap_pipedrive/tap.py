@@ -4,9 +4,11 @@ and stops. Settings are in :mod:`tap_pipedrive.settings`, the command line in
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import os
+import uuid
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -37,7 +39,13 @@ from tap_pipedrive.settings import (
 )
 from tap_pipedrive.spool_reader import SpoolReader
 from tap_pipedrive.state import check_state, read_state
-from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, STREAM_NAMES, FieldsStream
+from tap_pipedrive.streams import (
+    FIELD_STREAMS,
+    OTHER_STREAMS,
+    STREAM_NAMES,
+    ApiUsageStream,
+    FieldsStream,
+)
 from tap_pipedrive.transport import redact_url
 
 # Set by pipedrive-webhooks for the applying job it starts: the run to report the position to.
@@ -69,6 +77,10 @@ class TapPipedrive(Tap):
         if isinstance(kwargs.get("state"), (dict, list)):
             check_state(kwargs["state"])
         super().__init__(*args, **kwargs)
+        #: This run, as the ``api_usage`` stream reports it.
+        self.run_id = str(uuid.uuid4())
+        self.started_at = dt.datetime.now(tz=dt.UTC)
+        self.outcome = "complete"
         self._field_streams: dict[str, FieldsStream] = {}
         self._refreshed_fields: dict[str, bool] = {}
         if self.input_catalog is not None:
@@ -174,17 +186,27 @@ class TapPipedrive(Tap):
     def discover_streams(self) -> Sequence[Stream]:
         """Every stream; schemas (and field definitions) are fetched lazily, once per run."""
         self._field_streams = {cls.name: cls(self) for cls in FIELD_STREAMS}
-        streams = [*self._field_streams.values(), *(cls(self) for cls in OTHER_STREAMS)]
+        streams = [
+            *self._field_streams.values(),
+            *(cls(self) for cls in OTHER_STREAMS),
+            ApiUsageStream(self),
+        ]
         for stream in streams:
             stream.logger.addFilter(REPORTED_ELSEWHERE)
         return streams
 
     def load_streams(self) -> list[Stream]:
         """The SDK's streams (synced in name order); in the live mode the field streams sync
-        last, so definitions an event made the run read again reach the target in that run."""
+        last, so definitions an event made the run read again reach the target in that run;
+        ``api_usage`` always syncs last, so its record counts every request of the run."""
         streams = super().load_streams()
-        if self.config.get("webhook_spool"):
-            streams.sort(key=lambda stream: isinstance(stream, FieldsStream))
+        live = bool(self.config.get("webhook_spool"))
+        streams.sort(
+            key=lambda stream: (
+                isinstance(stream, ApiUsageStream),
+                live and isinstance(stream, FieldsStream),
+            )
+        )
         return streams
 
     def custom_field_set(self, field_stream_name: str) -> CustomFieldSet | None:
@@ -217,11 +239,13 @@ class TapPipedrive(Tap):
             self.sync_all()
             self._report_applied()
         except BudgetExhausted as exc:
+            self._sync_usage("budget_spent")
             self.write_final_state()
             self.logger.warning(
                 "Stopped early: %s. The state was saved; the next run resumes from it.", exc
             )
         except (PipedriveError, FatalAPIError, RetriableAPIError):
+            self._sync_usage("failed")
             self.write_final_state()
             raise
         except BrokenPipeError:
@@ -231,6 +255,13 @@ class TapPipedrive(Tap):
         finally:
             metrics_log.log_token_usage(self.metrics_logger, self.logger, self.budget)
             select_patterns.warn_unmatched(self.logger, os.environ, self.input_catalog)
+
+    def _sync_usage(self, outcome: str) -> None:
+        """A run stopped before ``api_usage``'s turn: send its record now, if it is selected."""
+        self.outcome = outcome
+        usage = self.streams.get(ApiUsageStream.name)
+        if isinstance(usage, ApiUsageStream) and usage.selected and not usage.sent:
+            usage.sync()
 
     def _report_applied(self) -> None:
         """Live mode started by the receiver (``PIPEDRIVE_WEBHOOKS_RUN_ID``): tell it the

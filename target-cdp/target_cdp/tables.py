@@ -35,6 +35,31 @@ def _col(name: str, type_: sa.types.TypeEngine, **kwargs: object) -> sa.Column:
     return sa.Column(name, type_, **kwargs)
 
 
+def full_name(people: sa.Table) -> sa.ColumnElement[str]:
+    """``first_name last_name`` as one text, the expression the name search index holds.
+
+    Its constants are literals, not bound parameters: PostgreSQL matches an expression index
+    only to the same expression, and a parameter is not the same as a constant once psycopg
+    prepares the statement.
+    """
+    empty, space = sa.literal_column("''"), sa.literal_column("' '")
+    return (
+        sa.func.coalesce(people.c.first_name, empty)
+        + space
+        + sa.func.coalesce(people.c.last_name, empty)
+    )
+
+
+#: Trigram indexes (pg_trgm) behind substring search of people by email and name (cdp-view's
+#: people search: ``ILIKE '%text%'``, which no b-tree serves). Made only where pg_trgm exists.
+TRIGRAM_INDEXES = {
+    "ix_people_email_trgm": "email {ops}",
+    "ix_people_full_name_trgm": (
+        "(coalesce(first_name, '') || ' ' || coalesce(last_name, '')) {ops}"
+    ),
+}
+
+
 def _pg_index(name: str, *columns: sa.Column | str) -> sa.Index:
     # Lookup indexes help PostgreSQL; DuckDB scans columnar data faster than it maintains ART
     # indexes on every write, so they are created on PostgreSQL only.
@@ -63,6 +88,7 @@ class CDPTables:
     rejected_records: sa.Table
     pipedrive_records: sa.Table
     sync_runs: sa.Table
+    api_usage: sa.Table
 
 
 def _reference(md: sa.MetaData, name: str, *extra: sa.Column) -> sa.Table:
@@ -173,6 +199,10 @@ def build_tables(schema: str) -> CDPTables:
         _col("pipedrive_deal_id", B),
     )
     _pg_index("ix_activities_occurred_at", activities.c.occurred_at)
+    # A person's activities, newest first (cdp-view's person page and feed filter).
+    _pg_index(
+        "ix_activities_person_id_occurred_at", activities.c.person_id, activities.c.occurred_at
+    )
     for ref in ("pipedrive_person_id", "pipedrive_org_id", "pipedrive_deal_id"):
         _pg_index(f"ix_activities_{ref}", activities.c[ref])
     activity_definitions = sa.Table(
@@ -281,6 +311,21 @@ def build_tables(schema: str) -> CDPTables:
         _col("counts", JSON),
         _col("error", T),
     )
+    # The tap's own account of each run (tap-pipedrive's api_usage stream).
+    api_usage = sa.Table(
+        "api_usage",
+        md,
+        _key("run_id", T),
+        _col("started_at", TIMESTAMP),
+        _col("finished_at", TIMESTAMP),
+        _col("requests", B),
+        _col("tokens", B),
+        _col("token_budget", B),
+        _col("outcome", T),
+        _col("streams", JSON),
+        _col("sync_run_id", T),
+    )
+    _pg_index("ix_api_usage_started_at", api_usage.c.started_at)
     for table in md.tables.values():
         for constraint in table.constraints:
             if isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
@@ -304,6 +349,7 @@ def build_tables(schema: str) -> CDPTables:
         rejected_records=rejected_records,
         pipedrive_records=pipedrive_records,
         sync_runs=sync_runs,
+        api_usage=api_usage,
     )
 
 
@@ -339,6 +385,7 @@ def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
             for table in tables.metadata.sorted_tables:
                 for index in table.indexes if table.name in existing else ():
                     index.create(conn, checkfirst=True)
+            changes += _create_trigram_indexes(conn, tables.people)
     for change in changes:
         logger.info("Migrated the CDP schema: %s", change)
     return changes
@@ -375,3 +422,45 @@ def _drop_duckdb_key_indexes(
         conn.exec_driver_sql(f"DROP TABLE {old_table}")
         rebuilt.append(f"rebuilt {table.name} without key indexes")
     return rebuilt
+
+
+def _create_trigram_indexes(conn: sa.Connection, people: sa.Table) -> list[str]:
+    """Create the people search's trigram indexes, and pg_trgm first if it is missing.
+
+    pg_trgm ships with PostgreSQL and is a trusted extension (since PostgreSQL 13, a database
+    owner may create it), but a role without that right, or a server without the contrib
+    modules, cannot: then one warning says what to run, and search scans ``people`` instead.
+    """
+    where_installed = (
+        "SELECT n.nspname FROM pg_extension e JOIN pg_namespace n ON n.oid = e.extnamespace "
+        "WHERE e.extname = 'pg_trgm'"
+    )
+    extension_schema = conn.exec_driver_sql(where_installed).scalar()
+    if extension_schema is None:
+        try:
+            with conn.begin_nested():
+                conn.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        except sa.exc.DBAPIError as exc:
+            reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+            logger.warning(
+                "PostgreSQL extension pg_trgm could not be created (%s): searching people by "
+                "name or email scans the whole table. A superuser can run "
+                "'CREATE EXTENSION pg_trgm;' in this database; the next run adds the indexes.",
+                reason,
+            )
+            return []
+        extension_schema = conn.exec_driver_sql(where_installed).scalar_one()
+    preparer = conn.dialect.identifier_preparer
+    # The operator class is named with its schema: the extension may live outside search_path.
+    operator_class = f"{preparer.quote_schema(extension_schema)}.gin_trgm_ops"
+    existing = {index["name"] for index in sa.inspect(conn).get_indexes(people.name, people.schema)}
+    created = []
+    for name, definition in TRIGRAM_INDEXES.items():
+        if name in existing:
+            continue
+        conn.exec_driver_sql(
+            f"CREATE INDEX {preparer.quote(name)} ON {preparer.format_table(people)} "
+            f"USING gin ({definition.format(ops=operator_class)})"
+        )
+        created.append(f"creates index {name}")
+    return created

@@ -69,7 +69,9 @@ class TapRun:
 
     def ids(self, stream: str) -> list[Any]:
         """Primary keys of a stream's records, in order."""
-        key = "field_code" if stream.endswith("_fields") else "id"
+        key = {"api_usage": "run_id"}.get(
+            stream, "field_code" if stream.endswith("_fields") else "id"
+        )
         return [record[key] for record in self.records[stream]]
 
 

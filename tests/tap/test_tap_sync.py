@@ -263,3 +263,35 @@ def test_stream_maps_and_flattening(shared_sandbox: Any) -> None:
     assert "phones" not in person
     schema = next(m for m in run.messages if m["type"] == "SCHEMA")["schema"]
     assert "custom_fields__lead_source" in schema["properties"]
+
+
+def test_api_usage_reports_what_the_sandbox_served(
+    full_run: TapRun, stats_of_full_run: dict[str, Any]
+) -> None:
+    (usage,) = full_run.records["api_usage"]
+    assert usage["tokens"] == stats_of_full_run["tokens_spent"] > 0
+    assert usage["requests"] == stats_of_full_run["requests"]
+    per_stream = {row["stream"]: row for row in usage["streams"]}
+    assert per_stream["deals"]["tokens"] == 10 + 20  # /deals + /deals/archived
+    assert sum(row["tokens"] for row in usage["streams"]) == usage["tokens"]
+    assert sum(row["requests"] for row in usage["streams"]) == usage["requests"]
+    assert usage["outcome"] == "complete"
+    assert usage["token_budget"] is None
+    assert RFC3339_UTC.fullmatch(usage["started_at"])
+    assert usage["started_at"] <= usage["finished_at"]
+    records = [m["stream"] for m in full_run.messages if m["type"] == "RECORD"]
+    assert records[-1] == "api_usage", "sent after every other record of the run"
+
+
+def test_api_usage_of_a_run_the_budget_stopped(shared_sandbox: Any) -> None:
+    config = sandbox_config(shared_sandbox, page_size=20, daily_token_budget=40)
+    catalog = catalog_for(config, {"persons", "api_usage"})
+    shared_sandbox.control.reset_stats()
+    run = run_tap(config, catalog=catalog)
+    stats = shared_sandbox.control.stats()
+    (usage,) = run.records["api_usage"]
+    assert usage["outcome"] == "budget_spent"
+    assert usage["token_budget"] == 40
+    assert usage["tokens"] == stats["tokens_spent"] == 40  # personFields + 3 pages of persons
+    assert usage["requests"] == stats["requests"] == 4
+    assert run.messages[-1]["type"] == "STATE", "the final STATE still closes the run"

@@ -15,6 +15,7 @@ from target_cdp.sinks.reference import (
     UsersSink,
 )
 from target_cdp.sinks.unknown import UnknownStreamSink
+from target_cdp.sinks.usage import ApiUsageSink
 
 #: Sink of each stream the tap emits, in dependency order: a stream's batches are written
 #: after the pending batches of every stream before it (see ``TargetCDP.drain_in_order``).
@@ -33,6 +34,7 @@ SINKS: dict[str, type[CDPSink]] = {
     "deals": DealsSink,
     "notes": NotesSink,
     "activities": ActivitiesSink,
+    "api_usage": ApiUsageSink,
 }
 
 __all__ = ["SINKS", "CDPSink", "UnknownStreamSink"]
