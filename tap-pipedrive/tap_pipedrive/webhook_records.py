@@ -17,6 +17,12 @@ converters), so a record from a webhook and one from a list are the same record.
   (``meta.timestamp``) so an older event delivered late cannot undo it. A merge is a delete
   carrying ``meta.merged_to_id``: the row also gets ``merged_to_id``, the survivor's id.
 
+A webhook never carries some fields a list record has (``NOT_CARRIED``: a person's
+``marketing_status`` and ``doi_status``, which the lists give only through ``include_fields``).
+The row names them in ``unknown_fields``: their value is unknown here, which is not the same as
+absent (an account without the marketing app has no status at all), so a reader keeps what it
+knew and decides nothing from the absence (target-cdp defers a new person's email permission).
+
 Events of one object collapse to the newest by ``update_time`` (the later position wins a
 tie): Pipedrive does not promise delivery order and retries a delivery up to 150 s later.
 """
@@ -37,6 +43,10 @@ ENTITY_OF_STREAM = {
     "activities": "activity",
     "notes": "note",
 }
+# Fields of each entity that list records carry and webhooks never do; a row names those it
+# lacks in UNKNOWN_FIELDS.
+NOT_CARRIED = {"person": ("doi_status", "marketing_status")}
+UNKNOWN_FIELDS = "unknown_fields"
 # Where a stream's state keeps the position of the last spooled event it handed on.
 SPOOL_POSITION = "spool_position"
 # v1 names a webhook may still use, by entity, and their API v2 names (Pipedrive's migration
@@ -130,6 +140,9 @@ def api_row(event: SpooledEvent, integer_keys: Iterable[str]) -> dict[str, Any] 
     custom = row.get("custom_fields")
     if type(custom) is dict:
         row["custom_fields"] = {code: unwrap_custom_value(v) for code, v in custom.items()}
+    unknown = [name for name in NOT_CARRIED.get(event.entity, ()) if name not in row]
+    if unknown:
+        row[UNKNOWN_FIELDS] = unknown
     if event.action == "delete":
         _mark_deleted(row, event)
     elif row.get("update_time") is None:  # the object's state as of the event

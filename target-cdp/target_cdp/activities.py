@@ -24,6 +24,7 @@ from typing import Any
 
 from target_cdp.merges import survivor_of
 from target_cdp.records import dumps, parse_time, time_text
+from target_cdp.unknown_fields import UNKNOWN_FIELDS
 
 #: Attributes each activity type carries (intersected with the stream's SCHEMA; custom fields
 #: are added for the types in ``CUSTOM_FIELD_TYPES``). ``*.updated`` types carry the changes of
@@ -77,7 +78,7 @@ DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "pipedrive.organization.merged": ("merged_from_id", "merged_to_id"),
 }
 #: Fields never reported as changes (they change with every edit).
-UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag"})
+UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag", UNKNOWN_FIELDS})
 #: Singer/SDK metadata columns (``_sdc_table_version``, ``_sdc_extracted_at``...): not Pipedrive
 #: fields, never tracked nor part of a definition.
 SDC_PREFIX = "_sdc_"

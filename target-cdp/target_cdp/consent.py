@@ -11,6 +11,16 @@ or empty). A permission field set by the user (``email_permission_field``,
 ``sms_permission_field``) follows the same shape: a value meaning yes, any other value a no,
 nothing at all the default (SMS: no permission).
 
+A record that cannot tell the deciding field is not a record without it. tap-pipedrive's live
+mode builds persons from webhooks, which never carry ``marketing_status``, and names it in the
+record's ``unknown_fields`` (``unknown_fields.py``); an account without the marketing app sends
+records that simply lack it. A new person whose record cannot tell is created with no email
+permission (null: unknown, which audiences count as no) under the rule ``deferred``; the first
+later record of that person that carries the field (the next polling sync) decides it as for a
+new person (suppression included). A record that lacks the field without naming it still gets
+the default, so an account without the marketing app is decided by its first polling record.
+A live record therefore never raises a permission. Only email defers: SMS's default is no.
+
 A person who already exists keeps both permissions whatever Pipedrive says (a sync never
 re-subscribes anyone nor silently unsubscribes them); the decision is still recorded, with the
 Pipedrive value that was not applied. Two settings refine this: ``suppress_unsubscribed_emails``
@@ -35,9 +45,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from target_cdp.settings import Settings
+from target_cdp.unknown_fields import is_unknown
 
 SUBSCRIBED = "subscribed"
 UNSUBSCRIBED = "unsubscribed"
+#: Rule of a new person's email decision left to the first record that can tell the field.
+DEFERRED = "deferred"
 
 #: Rules of decisions that are an opt-out whatever their values.
 OPT_OUT_RULES = frozenset({"propagated_unsubscribe", "suppressed_email"})
@@ -116,7 +129,9 @@ def source_values(record: dict, settings: Settings) -> dict[str, str | None]:
 
 def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
     """Email and SMS permission of a person created from this Pipedrive record."""
-    if settings.email_permission_field:
+    if is_unknown(record, settings.email_permission_field or "marketing_status"):
+        email = Decision("email", None, DEFERRED, None)
+    elif settings.email_permission_field:
         value, source = _mapped(
             record, settings.email_permission_field, settings.email_permission_values
         )
@@ -146,6 +161,22 @@ def decide_new(record: dict, settings: Settings) -> tuple[Decision, Decision]:
             else Decision("sms", False, "sms_default", source)
         )
     return email, sms
+
+
+def decide_deferred(record: dict, settings: Settings) -> Decision | None:
+    """The email decision of a person whose first record could not tell it, from this record.
+
+    None while this record cannot tell either.
+    """
+    email, _ = decide_new(record, settings)
+    return None if email.rule == DEFERRED else email
+
+
+def waits(own: Iterable[Decision]) -> bool:
+    """Whether a person's own email decisions leave its permission deferred: one deferred, and
+    none since that set a value (a merge, a suppression, a decision from a status...)."""
+    rules = {d.rule for d in own if d.channel == "email"}
+    return DEFERRED in rules and not rules & (SETTING_RULES | OPT_OUT_RULES)
 
 
 def suppressed(email: Decision) -> Decision:

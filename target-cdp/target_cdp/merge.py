@@ -23,6 +23,7 @@ from typing import Any
 
 from target_cdp.identity import normalize_email, primary_value
 from target_cdp.settings import Settings
+from target_cdp.unknown_fields import UNKNOWN_FIELDS
 
 COLUMNS = ("email", "first_name", "last_name", "phone", "organization_id")
 #: Record keys that are not copied into ``attributes`` (they have columns or are metadata).
@@ -36,6 +37,7 @@ NOT_ATTRIBUTES = frozenset(
         "update_time",
         "is_deleted",
         "custom_fields",
+        UNKNOWN_FIELDS,
     }
 )
 _MISSING = object()

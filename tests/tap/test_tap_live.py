@@ -289,6 +289,8 @@ def test_create_and_change_events_are_the_normal_records(
         absent = WEBHOOK_ONLY_ABSENT.get(stream, set())
         for pid, record in got.items():
             want = {k: v for k, v in expected[stream][pid].items() if k not in absent}
+            if stream == "persons":  # what a webhook cannot tell is named, not left out
+                want["unknown_fields"] = ["doi_status", "marketing_status"]
             assert record == want, (stream, pid)
     with_custom = [r for r in run.records["persons"] if any(r["custom_fields"].values())]
     assert with_custom, "the sandbox's persons carry custom field values"

@@ -453,3 +453,102 @@ def test_a_merge_passes_on_the_absorbed_persons_opt_out(cdp, absorbed_decisions,
     cdp.run(persons(person(5, "ann@acme.io", marketing_status="subscribed")))
     [decision] = email_decisions(cdp, 5)
     assert (decision[1], decision[0]) == expected
+
+
+# -- live mode: a record that cannot tell the status defers the decision ----------------------
+
+UNKNOWN = ["doi_status", "marketing_status"]
+
+
+def live_stream(*records: dict) -> list[dict]:
+    """Persons as tap-pipedrive's live mode sends them: its SCHEMA declares ``unknown_fields``
+    and ``merged_to_id``."""
+    messages = persons(*records)
+    messages[0]["schema"]["properties"] |= {
+        "unknown_fields": {"type": ["array", "null"], "items": {"type": "string"}},
+        "merged_to_id": {"type": ["integer", "null"]},
+    }
+    return messages
+
+
+def live_person(pid: int, email: str, **fields) -> dict:
+    """A person built from a webhook: no status, and the record says it cannot tell it."""
+    record = person(pid, email, unknown_fields=UNKNOWN, **fields)
+    del record["marketing_status"]
+    return record
+
+
+@pytest.mark.parametrize(
+    ("status", "default", "expected", "rule"),
+    [
+        ("subscribed", False, True, "marketing_status"),
+        ("no_consent", True, False, "marketing_status"),
+        # The polling record has no status at all (no marketing app): the default decides.
+        (None, True, True, "default_email_permission"),
+        (None, False, False, "default_email_permission"),
+    ],
+)
+def test_a_live_record_defers_a_new_persons_email_permission(cdp, status, default, expected, rule):
+    def run(record: dict) -> dict:
+        cdp.run(live_stream(record), default_email_permission=default)
+        [row] = cdp.rows("people")
+        return row
+
+    first = run(live_person(1, "a@acme.io", update_time=ts(3)))
+    assert (first["email_permission"], first["sms_permission"]) == (None, False)
+    assert email_decisions(cdp, 1) == [("deferred", None, None)]
+    # Another live record decides nothing either.
+    again = run(live_person(1, "a@acme.io", first_name="Ann", update_time=ts(2)))
+    assert (again["first_name"], again["email_permission"]) == ("Ann", None)
+    assert email_decisions(cdp, 1) == [("deferred", None, None)]
+
+    polled = person(1, "a@acme.io", first_name="Ann", update_time=ts(1))
+    if status is None:
+        del polled["marketing_status"]
+    else:
+        polled["marketing_status"] = status
+    assert run(polled)["email_permission"] is expected
+    assert email_decisions(cdp, 1) == [("deferred", None, None), (rule, expected, status)]
+    # Decided once: a later live record keeps it.
+    assert run(live_person(1, "a@acme.io", update_time=ts(0.5)))["email_permission"] is expected
+    assert len(email_decisions(cdp, 1)) == 2
+
+
+def test_a_live_record_keeps_what_the_cdp_knows(cdp):
+    cdp.run(live_stream(person(1, "a@acme.io", marketing_status="unsubscribed")))
+    cdp.run(live_stream(live_person(1, "a@acme.io", first_name="Ann", update_time=ts(1))))
+    [row] = cdp.rows("people")
+    assert (row["first_name"], row["email_permission"]) == ("Ann", False)
+    assert row["attributes"]["marketing_status"] == "unsubscribed"
+    assert "unknown_fields" not in row["attributes"]
+    [stored] = cdp.rows("pipedrive_records", where="stream = 'persons'")
+    assert stored["record"]["marketing_status"] == "unsubscribed"
+    # The stored record lacked doi_status too: it stays unknown.
+    assert stored["record"]["unknown_fields"] == ["doi_status"]
+    [updated] = [
+        a for a in cdp.rows("activities") if a["activity_type"] == "pipedrive.person.updated"
+    ]
+    assert updated["attributes"] == {"changes": {"first_name": {"old": "Person", "new": "Ann"}}}
+    assert email_decisions(cdp, 1) == [("marketing_status", False, "unsubscribed")]
+
+
+def test_a_deferred_decision_is_suppressed_by_an_opt_out(duck):
+    duck.run(live_stream(person(1, "ann@acme.io", marketing_status="unsubscribed")))
+    duck.run(live_stream(live_person(2, "Ann@acme.io ", update_time=ts(2))))
+    assert email_decisions(duck, 2) == [("deferred", None, None)]
+    duck.run(
+        live_stream(person(2, "ann@acme.io", marketing_status="subscribed", update_time=ts(1)))
+    )
+    assert email_decisions(duck, 2)[-1] == ("suppressed_email", False, "subscribed")
+
+
+def test_a_merge_with_a_deferred_person_is_never_raised_later(duck):
+    duck.run(live_stream(person(1, "a@acme.io", marketing_status="subscribed", update_time=ts(5))))
+    duck.run(live_stream(live_person(2, "b@acme.io", update_time=ts(4))))
+    merged = live_person(2, "b@acme.io", is_deleted=True, update_time=ts(3), merged_to_id=1)
+    duck.run(live_stream(merged))
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in duck.rows("people")}
+    assert permission[1] is None  # the merge took the more restrictive: unknown
+    duck.run(live_stream(person(1, "a@acme.io", marketing_status="subscribed", update_time=ts(1))))
+    permission = {p["pipedrive_person_id"]: p["email_permission"] for p in duck.rows("people")}
+    assert permission[1] is None  # 1 never waited: the merge decided it

@@ -27,6 +27,7 @@ from target_cdp.activities import Activity, activity_types_of, attribute_names, 
 from target_cdp.links import ChildLinks
 from target_cdp.records import canonical, parse_time, time_text, version_time
 from target_cdp.storable import shown
+from target_cdp.unknown_fields import with_known_values
 from target_cdp.validation import FastJSONSchemaValidator
 
 if TYPE_CHECKING:
@@ -269,8 +270,9 @@ class PipedriveObjectSink(CDPSink):
         stored = self.load_snapshots(conn, latest)
         changes: list[Change] = []
         versions: list[dict] = []
-        for pid, (item, new, update_time) in latest.items():
+        for pid, (item, incoming, update_time) in latest.items():
             old = stored.get(pid)
+            new = with_known_values(incoming, None if old is None else old["record"])
             if old is not None and (
                 _older(update_time, old["update_time"]) or new == old["record"]
             ):

@@ -37,11 +37,17 @@ class PeopleIndex:
     """
 
     def __init__(
-        self, linked: list[dict], by_email: list[dict], decisions: dict[str, list[consent.Decision]]
+        self,
+        linked: list[dict],
+        by_email: list[dict],
+        decisions: dict[str, list[consent.Decision]],
+        waiting: set[str],
     ) -> None:
         self.by_link = {row["pipedrive_person_id"]: row for row in linked}
         #: The recorded email decisions of the people without email permission.
         self.decisions = decisions
+        #: The people whose email permission waits for a record that can tell it.
+        self.waiting = waiting
         self.by_email: dict[str, list[dict]] = {}
         for row in by_email:
             if key := email_key(row["email"]):
@@ -80,6 +86,12 @@ class PeopleIndex:
         self.by_link[row["pipedrive_person_id"]] = row
         made = self.decisions.setdefault(row["person_id"], [])
         made += (consent.Decision.of(d) for d in decisions)
+        if consent.waits(consent.Decision.of(d) for d in decisions):
+            self.waiting.add(row["person_id"])
+        elif any(
+            d["channel"] == "email" and d["rule"] != "existing_person_unchanged" for d in decisions
+        ):
+            self.waiting.discard(row["person_id"])
         for email in {email_key(e) for e in emails} - {None}:
             same = self.by_email.get(email, [])
             self.by_email[email] = [*(r for r in same if r["person_id"] != row["person_id"]), row]
@@ -123,13 +135,20 @@ class PersonsSink(PipedriveObjectSink):
                 out.counts["skipped"] += 1
                 continue
             row = self._merge(existing, change, proposal)
+            waiting = existing is not None and existing["person_id"] in index.waiting
             suppressed = (
-                existing is None
+                (existing is None or waiting)
                 and settings.suppress_unsubscribed_emails
                 and index.unsubscribed(proposal.get("email"), settings)
             )
             made = self._permissions(
-                row, existing, change, when, suppressed=suppressed, absorbing=pid in absorbing
+                row,
+                existing,
+                change,
+                when,
+                suppressed=suppressed,
+                absorbing=pid in absorbing,
+                waiting=waiting,
             )
             decisions += made
             if existing is not None and row != existing and change.update_time is not None:
@@ -228,7 +247,12 @@ class PersonsSink(PipedriveObjectSink):
         """The people linked to the batch's persons, and those with the others' emails."""
         people = self.run.tables.people
         linked = self._people(conn, people.c.pipedrive_person_id, [c.pipedrive_id for c in changes])
-        linked_ids = {row["pipedrive_person_id"] for row in linked}
+        # Linked people without a permission may be waiting for a record that decides it (with
+        # suppression by email, as for a new person).
+        undecided = {
+            row["pipedrive_person_id"] for row in linked if row["email_permission"] is None
+        }
+        linked_ids = {row["pipedrive_person_id"] for row in linked} - undecided
         unmatched = {
             proposals[c.pipedrive_id].get("email")
             for c in changes
@@ -236,13 +260,19 @@ class PersonsSink(PipedriveObjectSink):
         } - {None}
         stored_email = sa.func.lower(sa.func.trim(people.c.email), type_=sa.Text)
         by_email = self._people(conn, stored_email, sorted(unmatched))
-        unpermitted = {r["person_id"] for r in linked + by_email if r["email_permission"] is False}
-        return PeopleIndex(linked, by_email, self._email_decisions(conn, sorted(unpermitted)))
+        asked = {
+            r["person_id"]
+            for r in linked + by_email
+            if r["email_permission"] is False or r["pipedrive_person_id"] in undecided
+        }
+        decisions, waiting = self._email_decisions(conn, sorted(asked))
+        return PeopleIndex(linked, by_email, decisions, waiting)
 
     def _email_decisions(
         self, conn: sa.Connection, person_ids: list[str]
-    ) -> dict[str, list[consent.Decision]]:
-        """The email decisions of these people, each also with those of people merged into it.
+    ) -> tuple[dict[str, list[consent.Decision]], set[str]]:
+        """The email decisions of these people, each also with those of people merged into it,
+        and those of these people whose own decisions leave their permission deferred.
 
         One query: the opt-out of a person merged away carries over to its survivor.
         """
@@ -256,11 +286,13 @@ class PersonsSink(PipedriveObjectSink):
                 | bulk.among(people.c.merged_into, person_ids),
             )
         )
-        wanted, found = set(person_ids), {}
+        wanted, found, own = set(person_ids), {}, {}
         for row in conn.execute(statement).mappings():
             for holder in {row["person_id"], row["merged_into"]} & wanted:
                 found.setdefault(holder, []).append(consent.Decision.of(row))
-        return found
+            if row["person_id"] in wanted:
+                own.setdefault(row["person_id"], []).append(consent.Decision.of(row))
+        return found, {person for person, made in own.items() if consent.waits(made)}
 
     def _people(
         self, conn: sa.Connection, column: sa.ColumnElement, values: list[Any]
@@ -292,11 +324,13 @@ class PersonsSink(PipedriveObjectSink):
         *,
         suppressed: bool,
         absorbing: bool,
+        waiting: bool,
     ) -> list[dict]:
         """Set the permissions of the person; record the decisions the change calls for.
 
-        ``suppressed``: another CDP person with the new person's email is unsubscribed.
+        ``suppressed``: another CDP person with the new (or waiting) person's email opted out.
         ``absorbing``: the person is first seen as the survivor of a merge already applied.
+        ``waiting``: the person's email permission was deferred (``consent.DEFERRED``).
         """
         settings, new = self.run.settings, change.new
         occasion: str | None = None
@@ -320,6 +354,10 @@ class PersonsSink(PipedriveObjectSink):
                 lower = news & consent.says_no(new, settings)
             current = {"email": existing["email_permission"], "sms": existing["sms_permission"]}
             decided = consent.decide_existing(new, settings, current, lower)
+            email = consent.decide_deferred(new, settings) if waiting else None
+            if email is not None:
+                decided = (consent.suppressed(email) if suppressed else email, decided[1])
+                occasion = f"decided:{time_text(when)}"
             if absorbing and existing["pipedrive_person_id"] == change.pipedrive_id:
                 # Linked before its first record: a merge gave it the absorbed person's row.
                 occasion = "merged"
