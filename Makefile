@@ -4,7 +4,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(CURDIR)/$(VENV)/bin
-PACKAGES := pipedrive-sandbox tap-pipedrive target-cdp cdp-view pipedrive-webhooks tap-cdp
+PACKAGES := pipedrive-sandbox tap-pipedrive target-cdp cdp-view pipedrive-webhooks target-pipedrive tap-cdp
 
 .PHONY: install demo test lint format bench clean
 
@@ -15,7 +15,7 @@ $(BIN)/uv:
 $(VENV)/.installed: $(BIN)/uv requirements-dev.txt $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python \
 		-e ./pipedrive-sandbox -e ./tap-pipedrive -e ./target-cdp -e ./cdp-view \
-		-e ./pipedrive-webhooks -e ./tap-cdp \
+		-e ./pipedrive-webhooks -e ./tap-cdp -e ./target-pipedrive \
 		-r requirements-dev.txt
 	touch $@
 

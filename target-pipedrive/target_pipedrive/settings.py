@@ -37,7 +37,10 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             ["string", "null"], "Pipedrive API base URL (default https://api.pipedrive.com)"
         ),
         "database_url": _prop(
-            "string", "The CDP database (target-cdp's database_url): holds the ledger"
+            "string",
+            "The CDP database (target-cdp's database_url): holds the ledger",
+            secret=True,
+            writeOnly=True,
         ),
         "schema": _prop("string", "Schema of the CDP tables and the ledger", default="cdp"),
         "actions": _prop("array", "The actions to perform (see the README)", items={}),

@@ -12,6 +12,7 @@ from singer_sdk import Tap, Target
 from singer_sdk.helpers import capabilities
 from tap_pipedrive.tap import TapPipedrive
 from target_cdp.target import TargetCDP
+from target_pipedrive.target import TargetPipedrive
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -35,6 +36,7 @@ KINDS = {
 PLUGINS: dict[str, type[Tap] | type[Target]] = {
     "tap-pipedrive": TapPipedrive,
     "target-cdp": TargetCDP,
+    "target-pipedrive": TargetPipedrive,
 }
 
 
