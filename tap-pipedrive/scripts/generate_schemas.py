@@ -47,10 +47,13 @@ EXTRA_PROPERTIES: dict[str, dict[str, dict[str, Any]]] = {
     # include_fields=marketing_status,doi_status (spec v2 GET /persons, include_fields enum).
     # merged_to_id: added by the live mode (webhooks) to the record of a person or organization
     # merged into another, the survivor's id; records from the list endpoints never carry it.
+    # unknown_fields: added by the live mode, the fields a webhook cannot carry (unknown, not
+    # absent: webhook_records.NOT_CARRIED).
     "persons": {
         "marketing_status": {"type": "string"},
         "doi_status": {"type": "string"},
         "merged_to_id": {"type": "integer"},
+        "unknown_fields": {"type": "array", "items": {"type": "string"}},
     },
     "organizations": {"merged_to_id": {"type": "integer"}},
     # include_fields=first_won_time (spec v2 GET /deals); archive_time, creator_user_id and the
