@@ -2,11 +2,13 @@
 
 ``writeback_ledger`` has one row per (action, source key): what was last sent (payload and its
 hash), the Pipedrive id it produced and whether the call is known to have been made
-(``status``: ``intent`` written before the call, ``done`` after Pipedrive's answer). Each step
-commits on its own: the intent is durable before anything is sent. ``writeback_errors`` keeps
-every 4xx Pipedrive gave a record. The database URL is target-cdp's ``database_url``, checked
-and masked by target-cdp's own functions; the tables live in its schema (``cdp`` by default)
-and are documented in docs/cdp-schema.md.
+(``status``: ``intent`` written before the call, ``done`` after Pipedrive's answer). An intent
+is committed before anything is sent; a ``done`` is committed together with the next write
+(one transaction per action instead of two: a group commit), and before any STATE goes out.
+The run is the ledger's only writer, so an action's rows are read once and kept.
+``writeback_errors`` keeps every 4xx Pipedrive gave a record. The database URL is
+target-cdp's ``database_url``, checked and masked by target-cdp's own functions; the tables
+live in its schema (``cdp`` by default) and are documented in docs/cdp-schema.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import orjson
@@ -86,6 +88,9 @@ class Ledger:
         self.masked = masked_url(url)
         self.run_id = run_id
         self._clock = clock
+        self._rows: dict[str, dict[str, Entry]] = {}
+        #: (action, source key, Pipedrive id, time) answered but not yet committed ``done``.
+        self._pending_done: list[tuple[str, str, int, dt.datetime]] = []
         self.engine = sa.create_engine(url, hide_parameters=True)
         qualified, quoted = schema, f'"{schema}"'
         with self.errors("opening the database"):
@@ -110,32 +115,54 @@ class Ledger:
             msg = f"Database error while {doing} in {self.masked}: {problem}"
             raise LedgerError(msg) from None
 
+    def _rows_of(self, action: str) -> dict[str, Entry]:
+        """The action's rows, read once per run: this run is the ledger's only writer."""
+        if action not in self._rows:
+            t = self.ledger
+            with self.errors("reading writeback_ledger"), self.engine.connect() as conn:
+                found = conn.execute(sa.select(t).where(t.c.action == action))
+                self._rows[action] = {
+                    row.source_key: Entry(
+                        row.action,
+                        row.source_key,
+                        row.object_type,
+                        row.pipedrive_id,
+                        row.payload_hash,
+                        orjson.loads(row.payload),
+                        row.status,
+                        row.created_at,
+                    )
+                    for row in found
+                }
+        return self._rows[action]
+
     def get(self, action: str, source_key: str) -> Entry | None:
         """The row of (action, source key), if any."""
-        t = self.ledger
-        with self.errors("reading writeback_ledger"), self.engine.connect() as conn:
-            row = conn.execute(
-                sa.select(t).where(t.c.action == action, t.c.source_key == source_key)
-            ).first()
-        if row is None:
-            return None
-        return Entry(
-            row.action,
-            row.source_key,
-            row.object_type,
-            row.pipedrive_id,
-            row.payload_hash,
-            orjson.loads(row.payload),
-            row.status,
-            row.created_at,
-        )
+        return self._rows_of(action).get(source_key)
 
     def count(self, action: str) -> int:
         """How many rows an action has (round robin continues from there)."""
+        return len(self._rows_of(action))
+
+    def _write(self, doing: str, statements: list[Any]) -> None:
+        """Pending ``done`` rows and ``statements`` in one transaction (a group commit)."""
         t = self.ledger
-        with self.errors("reading writeback_ledger"), self.engine.connect() as conn:
-            query = sa.select(sa.func.count()).select_from(t).where(t.c.action == action)
-            return int(conn.execute(query).scalar_one())
+        done = [
+            sa.update(t)
+            .where(t.c.action == action, t.c.source_key == key)
+            .values(pipedrive_id=pid, status=DONE, updated_at=at, run_id=self.run_id)
+            for action, key, pid, at in self._pending_done
+        ]
+        with self.errors(doing), self.engine.begin() as conn:
+            for statement in [*done, *statements]:
+                conn.execute(statement)
+        self._pending_done.clear()
+
+    def _cache(self, entry: Entry | None, action: str, source_key: str) -> None:
+        if entry is None:
+            self._rows_of(action).pop(source_key, None)
+        else:
+            self._rows_of(action)[source_key] = entry
 
     def write_intent(
         self,
@@ -147,8 +174,9 @@ class Ledger:
         cdp_ids: tuple[str | None, str | None],
         pipedrive_id: int | None = None,
     ) -> None:
-        """Insert or replace the row as ``intent``: committed before the call is made."""
+        """Write the row as ``intent``, committed (with pending ``done`` rows) before the call."""
         now = self._clock()
+        previous = self.get(action, source_key)
         values = {
             "object_type": object_type,
             "pipedrive_id": pipedrive_id,
@@ -161,70 +189,71 @@ class Ledger:
             "run_id": self.run_id,
         }
         t = self.ledger
-        with self.errors("writing writeback_ledger"), self.engine.begin() as conn:
+        if previous is None:
+            statement: Any = sa.insert(t).values(
+                action=action, source_key=source_key, created_at=now, **values
+            )
+        else:
             where = (t.c.action == action) & (t.c.source_key == source_key)
-            changed = conn.execute(sa.update(t).where(where).values(**values)).rowcount
-            if not changed:
-                conn.execute(
-                    sa.insert(t).values(
-                        action=action, source_key=source_key, created_at=now, **values
-                    )
-                )
+            statement = sa.update(t).where(where).values(**values)
+        self._write("writing writeback_ledger", [statement])
+        created = previous.created_at if previous else now
+        entry = Entry(
+            action, source_key, object_type, pipedrive_id, payload_hash, payload, INTENT, created
+        )
+        self._cache(entry, action, source_key)
 
     def write_done(self, action: str, source_key: str, pipedrive_id: int) -> None:
-        """Record the id Pipedrive answered: the call is made."""
-        t = self.ledger
-        with self.errors("writing writeback_ledger"), self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.action == action, t.c.source_key == source_key)
-                .values(
-                    pipedrive_id=pipedrive_id,
-                    status=DONE,
-                    updated_at=self._clock(),
-                    run_id=self.run_id,
-                )
-            )
+        """Record the id Pipedrive answered. Committed with the next write (or ``flush``): a
+        row left ``intent`` by a crash in between is found again by the lookup before create."""
+        self._pending_done.append((action, source_key, pipedrive_id, self._clock()))
+        entry = self.get(action, source_key)
+        if entry is not None:
+            self._cache(replace(entry, pipedrive_id=pipedrive_id, status=DONE), action, source_key)
+
+    def flush(self) -> None:
+        """Commit the pending ``done`` rows (before a STATE goes out, and at the end)."""
+        if self._pending_done:
+            self._write("writing writeback_ledger", [])
 
     def restore(self, entry: Entry) -> None:
         """Put a row back as it was (a call refused before anything was written)."""
         t = self.ledger
-        with self.errors("writing writeback_ledger"), self.engine.begin() as conn:
-            conn.execute(
-                sa.update(t)
-                .where(t.c.action == entry.action, t.c.source_key == entry.source_key)
-                .values(
-                    payload_hash=entry.payload_hash,
-                    payload=orjson.dumps(entry.payload).decode(),
-                    status=entry.status,
-                    pipedrive_id=entry.pipedrive_id,
-                )
+        statement = (
+            sa.update(t)
+            .where(t.c.action == entry.action, t.c.source_key == entry.source_key)
+            .values(
+                payload_hash=entry.payload_hash,
+                payload=orjson.dumps(entry.payload).decode(),
+                status=entry.status,
+                pipedrive_id=entry.pipedrive_id,
             )
+        )
+        self._write("writing writeback_ledger", [statement])
+        self._cache(entry, entry.action, entry.source_key)
 
     def forget(self, action: str, source_key: str) -> None:
         """Delete an intent whose call certainly wrote nothing (refused, or never sent)."""
         t = self.ledger
-        with self.errors("writing writeback_ledger"), self.engine.begin() as conn:
-            conn.execute(
-                sa.delete(t).where(
-                    t.c.action == action, t.c.source_key == source_key, t.c.status == INTENT
-                )
-            )
+        statement = sa.delete(t).where(
+            t.c.action == action, t.c.source_key == source_key, t.c.status == INTENT
+        )
+        self._write("writing writeback_ledger", [statement])
+        self._cache(None, action, source_key)
 
     def record_error(self, action: str, source_key: str, status: int, message: str) -> None:
         """Keep Pipedrive's refusal of one record."""
-        with self.errors("writing writeback_errors"), self.engine.begin() as conn:
-            conn.execute(
-                sa.insert(self.error_table).values(
-                    action=action,
-                    source_key=source_key,
-                    status=status,
-                    message=message[:2000],
-                    occurred_at=self._clock(),
-                    run_id=self.run_id,
-                )
-            )
+        statement = sa.insert(self.error_table).values(
+            action=action,
+            source_key=source_key,
+            status=status,
+            message=message[:2000],
+            occurred_at=self._clock(),
+            run_id=self.run_id,
+        )
+        self._write("writing writeback_errors", [statement])
 
     def dispose(self) -> None:
-        """Close the connections (DuckDB releases its file)."""
+        """Commit what is pending and close the connections (DuckDB releases its file)."""
+        self.flush()
         self.engine.dispose()

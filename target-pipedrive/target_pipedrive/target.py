@@ -88,6 +88,7 @@ class TargetPipedrive(Target):
     def _process_state_message(self, message_dict: dict) -> None:
         """No STATE after a stop: it would cover records that were not acted on."""
         if self.stopped is None:
+            self.ledger.flush()
             super()._process_state_message(message_dict)
 
     def _process_endofpipe(self) -> None:
