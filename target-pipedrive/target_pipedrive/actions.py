@@ -129,6 +129,10 @@ class Action:
                 body["custom_fields"] = self._custom_values(data, custom)
         except TemplateError as exc:
             raise Skip(str(exc)) from None
+        key = next(iter(match), None)
+        if self.verb == "upsert" and key != "email" and custom is not None and match[key]:
+            # the person created when none matches carries the value it will be found by
+            body.setdefault("custom_fields", {})[custom.field(key).code] = match[key]
         for key, value in match.items():
             if not value:
                 raise Skip(f"match {key} rendered empty")

@@ -320,3 +320,58 @@ def test_custom_fields_by_label_and_round_robin_owner(
     sandbox.control.reset_stats()
     run(config(sandbox, duck, actions=[action]), messages(records))
     assert sandbox.control.stats()["requests"] == 1  # the dealFields read only
+
+
+def test_organizations_person_updates_and_upsert_by_custom_field(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    company, code = unique("Acme"), unique("RG")
+    org = next(o for o in sandbox.control.dataset("organizations", include_deleted=False))
+    target_person = sandbox.control.create("persons", {"name": "Job Less"})
+    actions = [
+        {
+            "name": "new-org",
+            "when": {"audience": "types"},
+            "create": "organization",
+            "fields": {"name": "{{ row.company }}"},
+        },
+        {
+            "name": "rename-org",
+            "when": {"audience": "types"},
+            "update": "organization",
+            "match": {"id": "{{ row.org_id }}"},
+            "fields": {"name": "{{ row.company }} Renamed"},
+        },
+        {
+            "name": "job-title",
+            "when": {"audience": "types"},
+            "update": "person",
+            "match": {"id": "{{ person.pipedrive_person_id }}"},
+            "fields": {"job_title": "{{ row.title }}"},
+        },
+        {
+            "name": "by-region",
+            "when": {"audience": "types"},
+            "upsert": "person",
+            "match": {"region": "{{ row.region }}"},
+            "fields": {"name": "Region {{ row.region }}"},
+        },
+    ]
+    row = {"company": company, "org_id": org["id"], "title": "Buyer", "region": code}
+    who = person("p1", None, "Jo", target_person["id"])
+    settings = config(sandbox, duck, actions=actions)
+    run(settings, messages([change("t1:entered", "types", who=who, row=row)]))
+    created = [o for o in sandbox.control.dataset("organizations") if o["name"] == company]
+    assert len(created) == 1
+    assert sandbox.control.get("organizations", org["id"])["name"] == f"{company} Renamed"
+    assert sandbox.control.get("persons", target_person["id"])["job_title"] == "Buyer"
+    regional = [p for p in sandbox.control.dataset("persons") if p["name"] == f"Region {code}"]
+    assert len(regional) == 1
+    # another record with the same region finds that person (search) and updates it
+    sandbox.control.reset_stats()
+    run(settings, messages([change("t2:entered", "types", who=who, row=row)]))
+    assert [
+        p["id"] for p in sandbox.control.dataset("persons") if p["name"] == f"Region {code}"
+    ] == [regional[0]["id"]]
+    assert writes(sandbox)["GET /api/v2/persons/search"] == 1
+    assert "POST /api/v2/persons" not in writes(sandbox)
