@@ -21,6 +21,7 @@ BENCHMARKS = (
     "target_throughput",
     "main_job",
     "webhook_receiver",
+    "webhook_latency",
 )
 
 
