@@ -22,6 +22,7 @@ BENCHMARKS = (
     "main_job",
     "webhook_receiver",
     "webhook_latency",
+    "writeback_throughput",
 )
 
 
