@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -16,24 +17,39 @@ def _admin_url() -> str:
     return os.environ.get("TEST_PG_URL", DEFAULT_PG_URL)
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Group tests for pytest-xdist's ``--dist loadgroup`` (the Makefile's ``make test``).
+@pytest.hookimpl(optionalhook=True)  # a pytest-xdist hook: only called under ``-n``
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Schedule ``make test``'s two workers by work units that must not be split.
 
     A module's tests stay on one worker, so its module-scoped fixtures (a sync, a dbt build
-    history) are built once; so do the ``view`` area's, whose session fixtures fill CDPs by
-    real syncs. Every test that runs the repository's Meltano project (the ``e2e`` area and
-    tests marked ``meltano``) shares one worker: they share its ``.meltano/`` directory (plugin
-    virtualenvs, installed on first use, and each plugin's run files).
+    history) are built once; so do the ``view`` area's, whose session fixtures fill CDPs by real
+    syncs. Every test that runs the repository's Meltano project lives in ``e2e/``, and that
+    area is one unit: its runs share the project's ``.meltano/`` (plugin virtualenvs, installed
+    on first use, and each plugin's run files). xdist's own ``loadgroup`` cannot say this with
+    pytest 9 (its group suffix no longer reaches the node ids), so the scope is derived from the
+    path here.
     """
+    from xdist.scheduler import LoadScopeScheduling  # noqa: PLC0415 - only under xdist
+
+    class AreaScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            path = nodeid.partition("::")[0]
+            area = path.split("/")[1] if path.count("/") >= 2 else ""  # tests/<area>/...
+            return area if area in SHARED_AREAS else path
+
+    return AreaScheduling(config, log)
+
+
+SHARED_AREAS = frozenset({"e2e", "view"})
+"""Test areas run as one unit on one worker (see ``pytest_xdist_make_scheduler``)."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Keep the scheduling rule true: a test marked ``meltano`` must live in ``e2e/``."""
     for item in items:
-        area = item.path.parent.name
-        if area == "e2e" or item.get_closest_marker("meltano"):
-            group = "meltano"
-        elif area == "view":
-            group = "view"
-        else:
-            group = item.nodeid.partition("::")[0]
-        item.add_marker(pytest.mark.xdist_group(group))
+        if item.get_closest_marker("meltano") and item.path.parent.name != "e2e":
+            msg = f"{item.nodeid} runs Meltano: move it to tests/e2e/ (see tests/conftest.py)"
+            raise pytest.UsageError(msg)
 
 
 @pytest.fixture(scope="session")
