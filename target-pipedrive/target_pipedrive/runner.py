@@ -13,8 +13,8 @@ Pipedrive has no idempotency key and no upsert, so the ledger carries the guaran
    written into their ``note``/``content`` (``<!-- cdp-writeback:<12 hex> -->``), searched
    among the most recently updated objects linked to the same person/deal/organization; for
    deals, organizations and plain person creates, the most recently updated objects with the
-   same title/name (and person). Found: the id is recorded (and the body sent as an update);
-   not found: it is created.
+   same title/name (and person). Found: the id is recorded (the body is sent as an update only
+   if it changed since the intent); not found: it is created.
 
 A create that fails in a way that may have reached Pipedrive (5xx, no answer) goes through the
 same lookup before it is tried again. A 4xx writes nothing: the record's error is stored in
@@ -107,6 +107,15 @@ class Runner:
             known = known or entry.pipedrive_id
             if known is None and entry.status == INTENT:
                 known = self._find(action, source_key, entry.payload)
+                if known is not None and action.verb == "create" and entry.payload_hash == digest:
+                    # the unfinished create made exactly this: record it, send nothing (an
+                    # upsert may have found a person it had not yet updated: it updates)
+                    self.ledger.write_intent(
+                        action.name, source_key, target.name, digest, payload, cdp_ids, known
+                    )
+                    self.ledger.write_done(action.name, source_key, known)
+                    self.counts["recovered"] += 1
+                    return known
         self.ledger.write_intent(
             action.name, source_key, target.name, digest, payload, cdp_ids, known
         )
