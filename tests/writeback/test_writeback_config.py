@@ -11,11 +11,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 import yaml
 from click.testing import CliRunner
 from pipedrive_sandbox.testing import RunningSandbox
 from singer_sdk.exceptions import ConfigValidationError
 from target_pipedrive.objects import OBJECTS, SEARCH_PERSONS_COST
+from target_pipedrive.render import PERSON_COLUMNS
 from target_pipedrive.render import main as render_main
 from target_pipedrive.target import TargetPipedrive
 from target_pipedrive.templates import Template, TemplateError
@@ -160,3 +162,46 @@ def test_objects_follow_the_openapi_specs() -> None:
         )
     search = specs["v2"]["paths"]["/persons/search"]["get"]
     assert search["x-token-cost"] == SEARCH_PERSONS_COST
+
+
+def test_render_for_each_member_of_an_audience_and_one_person(duck: dict[str, str]) -> None:
+    engine = sa.create_engine(duck["database_url"])
+    person_columns = ", ".join(f"{c} TEXT" for c in PERSON_COLUMNS if c != "attributes")
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA cdp_people")  # a name other than the file's
+        conn.exec_driver_sql(f"CREATE TABLE cdp_people.people ({person_columns}, attributes JSON)")
+        conn.exec_driver_sql(
+            "INSERT INTO cdp_people.people (person_id, first_name, email, attributes) VALUES "
+            "('p1', 'Ann', 'ann@x.org', '{\"tier\": \"gold\"}'), ('p2', NULL, 'b@x.org', '{}')"
+        )
+        conn.exec_driver_sql("CREATE SCHEMA audiences")
+        conn.exec_driver_sql(
+            "CREATE TABLE audiences.audience_membership (membership_id TEXT, audience TEXT, "
+            "member_kind TEXT, member_id TEXT, stint_number INTEGER, entered_at TIMESTAMPTZ, "
+            "exited_at TIMESTAMPTZ)"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO audiences.audience_membership VALUES "
+            "('a1', 'vip', 'person', 'p1', 1, '2026-06-01 09:30:00+00', NULL), "
+            "('a2', 'vip', 'person', 'p2', 1, '2026-06-02 09:30:00+00', NULL), "
+            "('a0', 'vip', 'person', 'p2', 1, '2026-05-01 09:30:00+00', '2026-05-03 00:00:00+00'), "
+            "('b1', 'other', 'person', 'p1', 1, '2026-06-01 09:30:00+00', NULL)"
+        )
+    engine.dispose()
+    url = ["--database-url", duck["database_url"], "--schema", "cdp_people"]
+    template = (
+        "{{ person.first_name | default: 'friend' }} ({{ person.attributes.tier }}) "
+        "{{ entered_at | date: '%d.%m.' }}"
+    )
+    members = CliRunner().invoke(render_main, ["--template", template, "--audience", "vip", *url])
+    assert members.exit_code == 0, members.output
+    assert [json.loads(line) for line in members.output.splitlines()] == [
+        {"key": "a1", "text": "Ann (gold) 01.06."},
+        {"key": "a2", "error": "--template: person.attributes.tier is undefined"},
+    ]
+    preview = CliRunner().invoke(
+        render_main, ["--template", "Hi {{ person.email }}", "--person", "p2", *url]
+    )
+    assert [json.loads(line) for line in preview.output.splitlines()] == [
+        {"key": "p2", "text": "Hi b@x.org"}
+    ]
