@@ -2,7 +2,8 @@
 
 Every activity is counted in ``activity_summary`` exactly once: when it is derived (derivation
 only happens on a real change of the stored record, see ``activities.py``), unless its key is
-already stored. Outside its retention window an activity is counted but not stored.
+already stored or it records the CDP's own write-back (``writeback.py``: stored, marked, never
+counted). Outside its retention window an activity is counted but not stored.
 
 An activity whose Pipedrive person is not in the CDP has no person to be counted under. Within
 a run it is held in ``activities`` whatever its age, since the person may still arrive in a
@@ -26,6 +27,7 @@ from target_cdp import bulk
 from target_cdp.activities import Activity
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
+from target_cdp.writeback import MARK
 
 #: Stream whose records emit each activity-type family (for per-stream run counts).
 STREAM_OF_KIND = {
@@ -105,7 +107,8 @@ class ActivityLog:
             cutoff = self.cutoff(activity.activity_type)
             if pending or cutoff is None or activity.occurred_at >= cutoff:
                 rows.append(self._row(activity, version))
-            if not pending:
+            # The CDP's own write-backs coming back are not the person's activity (writeback.py).
+            if not pending and MARK not in activity.attributes:
                 counted.append(activity)
         bulk.upsert(conn, a, rows, update=False)
         self._summarize(conn, ((x.person_id, x.activity_type, x.occurred_at) for x in counted))

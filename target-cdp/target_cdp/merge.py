@@ -127,8 +127,18 @@ def _may_write(settings: Settings, field: Field) -> bool:
     return any(".".join(names[:n]) in settings.writable_fields for n in range(1, len(names) + 1))
 
 
-def merge_person(existing: dict | None, proposed: dict[Field, Any], settings: Settings) -> dict:
-    """The person's fields after applying a record's proposals (``existing`` is not mutated)."""
+def merge_person(
+    existing: dict | None,
+    proposed: dict[Field, Any],
+    settings: Settings,
+    *,
+    fill_only: bool = False,
+) -> dict:
+    """The person's fields after applying a record's proposals (``existing`` is not mutated).
+
+    ``fill_only``: write only where the stored value is null, whatever ``merge_strategy`` says
+    (the echo of the CDP's own write-back, see ``writeback.py``).
+    """
     if existing is None:
         person: dict = dict.fromkeys(COLUMNS) | {"attributes": {}}
         for field, value in proposed.items():
@@ -138,7 +148,9 @@ def merge_person(existing: dict | None, proposed: dict[Field, Any], settings: Se
     person = copy.deepcopy(existing)
     if settings.merge_strategy == "ignore":
         return person
-    fill_only = settings.merge_strategy == "append_only" or settings.protect_existing_values
+    fill_only = (
+        fill_only or settings.merge_strategy == "append_only" or settings.protect_existing_values
+    )
     for field, value in proposed.items():
         if not _may_write(settings, field):
             continue

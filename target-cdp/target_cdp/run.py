@@ -22,6 +22,7 @@ from target_cdp.activity_log import ActivityLog
 from target_cdp.database import Database
 from target_cdp.links import Links
 from target_cdp.settings import Settings
+from target_cdp.writeback import Writebacks
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +51,7 @@ class Run:
         self.tables = self.db.tables
         self.links = Links(self.tables, settings)
         self.activity_log = ActivityLog(self.tables, settings, now=self.started_at)
+        self.writebacks = Writebacks(settings.schema, self.tables.people.schema)
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
         #: What the run's row says: None before ``start`` committed it.
         self.status: str | None = None

@@ -311,6 +311,7 @@ class PipedriveObjectSink(CDPSink):
             return
         outcome = self.apply(conn, changes)
         counts[self.stream_name].update(outcome.counts)
+        self.run.writebacks.mark(conn, outcome.activities)
         self.store_snapshots(conn, [c for c in changes if c.pipedrive_id in outcome.stored])
         self.resolve(conn, outcome.activities)
         for stream, n in self.run.activity_log.record(

@@ -121,6 +121,7 @@ class PersonsSink(PipedriveObjectSink):
         }
         index = self._index(conn, changes, proposals)
         absorbing = self._absorbing(conn, [c.pipedrive_id for c in changes if c.old is None])
+        written_back = run.writebacks.writes(conn, "person", [c.pipedrive_id for c in changes])
         written: dict[str, dict] = {}
         decisions: list[dict] = []
         conflicts: list[dict] = []
@@ -134,7 +135,12 @@ class PersonsSink(PipedriveObjectSink):
             if existing is None and not settings.create_new_people:
                 out.counts["skipped"] += 1
                 continue
-            row = self._merge(existing, change, proposal)
+            # The echo of a person the write-back wrote from a CDP person of another source
+            # only fills that person's gaps (writeback.py).
+            echo = pid in written_back and existing is not None
+            row = self._merge(
+                existing, change, proposal, fill_only=echo and existing.get("source") != "pipedrive"
+            )
             waiting = existing is not None and existing["person_id"] in index.waiting
             suppressed = (
                 (existing is None or waiting)
@@ -371,7 +377,14 @@ class PersonsSink(PipedriveObjectSink):
         pid = change.pipedrive_id
         return [consent.decision_row(d, row["person_id"], pid, when, occasion) for d in decided]
 
-    def _merge(self, existing: dict | None, change: Change, proposal: dict[Field, Any]) -> dict:
+    def _merge(
+        self,
+        existing: dict | None,
+        change: Change,
+        proposal: dict[Field, Any],
+        *,
+        fill_only: bool = False,
+    ) -> dict:
         """The ``people`` row after this change, but for permissions and ``updated_at``."""
         new, pid = change.new, change.pipedrive_id
         fields = (
@@ -379,7 +392,7 @@ class PersonsSink(PipedriveObjectSink):
         )
         if fields is not None:
             fields["attributes"] = dict(fields["attributes"] or {})
-        merged = merge_person(fields, proposal, self.run.settings)
+        merged = merge_person(fields, proposal, self.run.settings, fill_only=fill_only)
         if existing is None:
             row: dict[str, Any] = {column.name: None for column in self.run.tables.people.columns}
             row |= {

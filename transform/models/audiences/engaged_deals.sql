@@ -53,6 +53,8 @@ crm_touches as (
     from activities
     where activities.deal_id is not null
       and activities.activity_type in {{ string_list(var('crm_engagement_types')) }}
+      -- the CDP's own write-backs (a deal it moved) are not engagement
+      and activities.writeback_action is null
 
 ),
 

@@ -8,6 +8,8 @@ with activities as (
 
     select * from {{ ref('stg_cdp__activities') }}
     where activity_type in {{ string_list(engagement_types) }}
+      -- the CDP's own write-backs coming back from Pipedrive touch nobody
+      and writeback_action is null
 
 ),
 

@@ -15,6 +15,9 @@ renamed as (
 
         occurred_at,
         attributes,
+        -- The action whose write-back this activity records (target-cdp's loop prevention).
+        cast({{ json_text('attributes', 'writeback_action') }} as {{ dbt.type_string() }})
+            as writeback_action,
         cast(definition_version as {{ dbt.type_int() }}) as definition_version,
         source,
         source_record

@@ -1,0 +1,126 @@
+"""Loop prevention: the CDP's own write-backs, told apart when Pipedrive sends them back.
+
+What target-pipedrive writes comes back through tap-pipedrive (and webhooks). Taken as any
+other change, a note it added would be ``pipedrive.note.added`` engagement, a deal it moved
+a ``pipedrive.deal.stage_changed`` touch, and the Pipedrive person it made from a CDP person
+would overwrite that person's fields with Pipedrive's copy of them. target-pipedrive records
+every write in ``writeback_ledger`` (action, object type, Pipedrive id, payload; in this
+database, docs/cdp-schema.md) before the next sync can bring it back, so the target reads it:
+
+- an activity derived from a record the write-back made is marked with the action's name in
+  ``attributes.writeback_action``, and is not counted in ``activity_summary``; the dbt
+  audiences leave marked activities out of engagement. Marked: the creation of a note,
+  activity, person, organization or deal the ledger names (``*.added``/``*.created``), and a
+  deal's stage change to the stage the ledger says an action wrote. A later change made in
+  Pipedrive by someone (a call completed, the deal moved on) is not the write-back's and is
+  not marked.
+- a Pipedrive person the write-back wrote from a CDP person of another source (ledger row of
+  object ``person``) only fills that CDP person's empty fields, whatever ``merge_strategy``
+  says: the CDP person is where the values written came from, and Pipedrive's echo of them
+  (``name`` split in its own way, an existing Pipedrive person's other name) would change the
+  action's next payload.
+
+A CDP without the ledger (target-pipedrive never ran) has no write-backs: nothing is marked.
+A write whose ledger row is still ``intent`` (a crash between Pipedrive's answer and the
+ledger) is not known to be the write-back's until target-pipedrive's next run finds it.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+
+from target_cdp import bulk
+from target_cdp.activities import Activity
+
+LEDGER = "writeback_ledger"
+#: The activity attribute naming the action whose write an activity records.
+MARK = "writeback_action"
+#: Events that record the making of a record.
+CREATION_EVENTS = frozenset({"added", "created"})
+
+
+@dataclass(frozen=True)
+class Write:
+    """One done write of the ledger: the action and the body it sent."""
+
+    action: str
+    body: dict[str, Any]
+
+
+def echo_of(activity: Activity, writes: Iterable[Write]) -> str | None:
+    """The action whose write this activity records, if any (``writes`` are of its record)."""
+    event = activity.activity_type.rsplit(".", 1)[-1]
+    for write in writes:
+        if event in CREATION_EVENTS:
+            return write.action
+        stage = write.body.get("stage_id")
+        written_stage = stage is not None and str(activity.attributes.get("stage_id")) == str(stage)
+        if event == "stage_changed" and written_stage:
+            return write.action
+    return None
+
+
+class Writebacks:
+    """The ledger of target-pipedrive in the CDP's schema, read when records come back."""
+
+    def __init__(self, schema: str, qualified_schema: str | None) -> None:
+        self.schema = schema
+        self.ledger = sa.table(
+            LEDGER,
+            sa.column("action", sa.Text),
+            sa.column("object_type", sa.Text),
+            sa.column("pipedrive_id", sa.BigInteger),
+            sa.column("payload", sa.Text),
+            sa.column("status", sa.Text),
+            schema=qualified_schema,
+        )
+
+    def _exists(self, conn: sa.Connection) -> bool:
+        return (
+            conn.execute(
+                sa.text(
+                    "SELECT count(*) FROM information_schema.tables WHERE table_name = :name"
+                    " AND table_schema = :schema AND table_catalog = current_database()"
+                ),
+                {"name": LEDGER, "schema": self.schema},
+            ).scalar_one()
+            > 0
+        )
+
+    def writes(
+        self, conn: sa.Connection, object_type: str, ids: Iterable[int]
+    ) -> dict[int, list[Write]]:
+        """The done writes of these Pipedrive objects, by id (none without a ledger)."""
+        wanted = sorted({i for i in ids if i is not None})
+        if not wanted or not self._exists(conn):
+            return {}
+        t = self.ledger
+        found: dict[int, list[Write]] = {}
+        query = sa.select(t.c.pipedrive_id, t.c.action, t.c.payload).where(
+            t.c.object_type == object_type,
+            t.c.status == "done",
+            bulk.among(t.c.pipedrive_id, wanted),
+        )
+        for pipedrive_id, action, payload in conn.execute(query.order_by(t.c.action)):
+            body = (json.loads(payload) if isinstance(payload, str) else payload or {}).get("body")
+            found.setdefault(int(pipedrive_id), []).append(Write(action, body or {}))
+        return found
+
+    def mark(self, conn: sa.Connection, activities: list[Activity]) -> None:
+        """Mark the activities that record a write of the write-back (``MARK`` attribute)."""
+        by_kind: dict[str, set[int]] = {}
+        for activity in activities:
+            kind, _, pid = activity.source_record.partition(":")
+            if pid.isdigit():
+                by_kind.setdefault(kind, set()).add(int(pid))
+        writes = {kind: self.writes(conn, kind, ids) for kind, ids in by_kind.items()}
+        for activity in activities:
+            kind, _, pid = activity.source_record.partition(":")
+            of_record = writes.get(kind, {}).get(int(pid)) if pid.isdigit() else None
+            if of_record and (action := echo_of(activity, of_record)):
+                activity.attributes = {**activity.attributes, MARK: action}
