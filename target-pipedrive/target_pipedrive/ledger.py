@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -25,6 +27,10 @@ from target_cdp.database import hide_values, mask_secrets, masked_url
 
 INTENT = "intent"
 DONE = "done"
+#: How long to wait for a DuckDB file another process holds (tap-cdp reading it beside this
+#: target in `meltano run tap-cdp target-pipedrive`), and what DuckDB says then.
+DUCKDB_LOCK_WAIT = 60.0
+_DUCKDB_LOCKED = re.compile(r"Could not set lock|Conflicting lock", re.I)
 
 
 class LedgerError(RuntimeError):
@@ -80,6 +86,18 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def _wait_for_duckdb_file(dialect: Any, _record: Any, cargs: Any, cparams: Any) -> Any:
+    """Connect to a DuckDB file, waiting while another process holds it (tap-cdp reading)."""
+    deadline = time.monotonic() + DUCKDB_LOCK_WAIT
+    while True:
+        try:
+            return dialect.connect(*cargs, **cparams)
+        except Exception as exc:
+            if not _DUCKDB_LOCKED.search(str(exc)) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 class Ledger:
     """The ledger of one run."""
 
@@ -92,6 +110,8 @@ class Ledger:
         #: (action, source key, Pipedrive id, time) answered but not yet committed ``done``.
         self._pending_done: list[tuple[str, str, int, dt.datetime]] = []
         self.engine = sa.create_engine(url, hide_parameters=True)
+        if self.engine.dialect.name == "duckdb":
+            sa.event.listen(self.engine, "do_connect", _wait_for_duckdb_file)
         qualified, quoted = schema, f'"{schema}"'
         with self.errors("opening the database"):
             if self.engine.dialect.name == "duckdb":
@@ -103,6 +123,9 @@ class Ledger:
                 conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
             self.ledger, self.error_table = _tables(qualified)
             self.ledger.metadata.create_all(self.engine)
+        # A DuckDB file admits one process: release it until the first record, so tap-cdp,
+        # started beside this target, reads its changes (it reads them all before emitting).
+        self.engine.dispose()
 
     @contextlib.contextmanager
     def errors(self, doing: str) -> Iterator[None]:

@@ -6,12 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import duckdb
 import pytest
 from tap_cdp.bookmark import ChangeBookmark
 from tap_cdp.database import CDPReadError, create_engine, reading
+from target_pipedrive.ledger import Ledger
 
 T = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 LATER = T + dt.timedelta(days=1)
@@ -86,3 +88,27 @@ def test_a_duckdb_file_another_process_holds_is_waited_for(tmp_path: Path) -> No
     assert "\n" not in str(raised.value)
     assert waits
     assert sum(waits) == pytest.approx(3)
+
+
+def test_target_pipedrives_ledger_waits_for_the_file_and_releases_it(tmp_path: Path) -> None:
+    """`meltano run tap-cdp target-pipedrive` starts both on one DuckDB file: the ledger waits
+    while another process holds it, and lets it go after creating its tables."""
+    path = tmp_path / "cdp.duckdb"
+    duckdb.connect(str(path)).close()
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert holder.stdout.readline().strip() == "holding"
+    opened: list[Ledger] = []
+    thread = threading.Thread(target=lambda: opened.append(Ledger(f"duckdb:///{path}", "cdp", "r")))
+    thread.start()
+    holder.communicate(timeout=60)  # the other process lets the file go
+    thread.join(timeout=120)
+    assert opened, "the ledger did not open the file once it was free"
+    # released: this process (as tap-cdp would) can open the file read-only
+    with duckdb.connect(str(path), read_only=True) as conn:
+        tables = conn.execute("select table_name from information_schema.tables").fetchall()
+    assert ("writeback_ledger",) in tables
