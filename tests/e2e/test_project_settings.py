@@ -10,6 +10,7 @@ import pytest
 import yaml
 from singer_sdk import Tap, Target
 from singer_sdk.helpers import capabilities
+from tap_cdp.tap import TapCDP
 from tap_pipedrive.tap import TapPipedrive
 from target_cdp.target import TargetCDP
 from target_pipedrive.target import TargetPipedrive
@@ -37,6 +38,7 @@ PLUGINS: dict[str, type[Tap] | type[Target]] = {
     "tap-pipedrive": TapPipedrive,
     "target-cdp": TargetCDP,
     "target-pipedrive": TargetPipedrive,
+    "tap-cdp": TapCDP,
 }
 
 
