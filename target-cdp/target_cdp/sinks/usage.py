@@ -1,8 +1,8 @@
 """The ``api_usage`` stream: the Pipedrive API requests and tokens each tap run spent.
 
 tap-pipedrive sends one record per run, after its other streams. Each is stored as it came in
-``api_usage``, keyed by the tap's ``run_id``, with the target run that first stored it (a replayed record
-changes nothing). Runs are history: ACTIVATE_VERSION retires nothing here.
+``api_usage``, keyed by the tap's ``run_id``, with the target run that first stored it (a
+replayed record changes nothing). Runs are history: ACTIVATE_VERSION retires nothing here.
 """
 
 from __future__ import annotations
