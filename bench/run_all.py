@@ -23,6 +23,7 @@ BENCHMARKS = (
     "webhook_receiver",
     "webhook_latency",
     "writeback_throughput",
+    "tap_cdp_changes",
 )
 
 
