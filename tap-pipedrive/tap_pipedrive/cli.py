@@ -1,5 +1,8 @@
 """The command line: configuration, credential and API errors as one line and exit code 1; a
-closed stdout (the target stopped reading) ends the tap without a word."""
+closed stdout (the target stopped reading) ends the tap without a word.
+
+target-pipedrive speaks to the same API through the same errors, so its command is this one too.
+"""
 
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ REPORTED_ERRORS = (PipedriveError, FatalAPIError, RetriableAPIError, *STREAM_MAP
 
 
 class PipedriveCommand(SingerCommand):
-    """Reports configuration, credential and API errors as one line and exits 1."""
+    """Reports configuration, credential and API errors as one line, named after the plugin
+    (the command's name), and exits 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
         """Run the command; one line per failure instead of a traceback."""
@@ -49,7 +53,7 @@ class PipedriveCommand(SingerCommand):
             _end_quietly()
 
     def _fail(self, message: str) -> None:
-        self.logger.error("tap-pipedrive: %s", message)
+        self.logger.error("%s: %s", self.name, message)
         sys.exit(1)
 
 

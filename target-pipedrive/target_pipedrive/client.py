@@ -27,7 +27,13 @@ from tap_pipedrive.errors import (
 )
 from tap_pipedrive.rate_limit import RequestPacer, daily_tokens_remaining, refusal
 from tap_pipedrive.response import error_text, parse_payload
-from tap_pipedrive.transport import GuardedSession, network_failure, request_label
+from tap_pipedrive.transport import (
+    GuardedSession,
+    is_wrong_address,
+    network_failure,
+    redact_url,
+    request_label,
+)
 
 logger = logging.getLogger("target_pipedrive")
 
@@ -107,8 +113,11 @@ class PipedriveClient:
             try:
                 response = self.session.send(prepared, timeout=self.timeout)
             except requests.RequestException as exc:
-                failure = network_failure(exc, *self.timeout)
-                raise UncertainOutcome(f"{request_label(url, method)}: {failure}") from None
+                failure = f"{request_label(url, method)}: {network_failure(exc, *self.timeout)}"
+                if is_wrong_address(exc):  # nothing reached Pipedrive, and no retry will
+                    msg = f"{failure}; check api_url ({redact_url(self.base_url)})"
+                    raise ApiUnreachableError(msg) from None
+                raise UncertainOutcome(failure) from None
             self.pacer.observe(response.headers)
             if response.status_code == TOO_MANY_REQUESTS:
                 limit = refusal(response.headers, cost, request_label(url, method))
@@ -178,7 +187,9 @@ class PipedriveClient:
                 if attempt == self.max_retries:
                     msg = f"{exc} on all {attempt} attempts; Pipedrive may be down, try later"
                     raise ApiUnreachableError(msg) from None
-                logger.warning("%s; retrying (attempt %d of %d)", exc, attempt + 1, attempt)
+                logger.warning(
+                    "%s; retrying (attempt %d of %d)", exc, attempt + 1, self.max_retries
+                )
                 self.backoff(attempt)
         msg = f"{method} {path} failed on all {self.max_retries} attempts"
         raise ApiUnreachableError(msg)

@@ -11,8 +11,10 @@ from __future__ import annotations
 import typing as t
 import uuid
 
+import click
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import PluginCapabilities
+from tap_pipedrive.cli import PipedriveCommand
 
 from target_pipedrive.client import PipedriveClient
 from target_pipedrive.custom_fields import CustomFieldNames
@@ -53,6 +55,14 @@ class TargetPipedrive(Target):
         self.runner = Runner(
             None if self.dry_run else self.client, self.ledger, custom, dry_run=self.dry_run
         )
+
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, reporting configuration, credential and API errors in one line
+        (tap-pipedrive's command: the same API, the same errors)."""
+        command = super().get_singer_command()
+        command.__class__ = PipedriveCommand
+        return command
 
     def _custom_field_names(self) -> dict[str, CustomFieldNames]:
         """Field definitions of the objects whose custom fields an action writes (one read

@@ -21,7 +21,7 @@ from target_pipedrive.render import PERSON_COLUMNS
 from target_pipedrive.render import main as render_main
 from target_pipedrive.target import TargetPipedrive
 from target_pipedrive.templates import Template, TemplateError
-from writeback_helpers import ACCEPTANCE_ACTIONS, config
+from writeback_helpers import ACCEPTANCE_ACTIONS, change, config, messages, person
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,6 +106,39 @@ def test_the_command_exits_non_zero_with_the_line(
     )
     assert done.returncode == 1
     assert "fields.subject uses unknown variable nobody; available: change_id" in done.stderr
+    assert sandbox.api_token not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("setting", "expected"),
+    [
+        ({"api_token": "not-the-token-7c1d"}, "Pipedrive rejected the credentials (HTTP 401"),
+        (
+            {"api_url": "http://127.0.0.1:9"},
+            "connection refused (nothing listens on that port); check api_url (http://127.0.0.1:9)",
+        ),
+    ],
+)
+def test_a_refused_token_or_a_wrong_address_is_one_line_at_once(
+    sandbox: RunningSandbox, duck: dict[str, str], tmp_path: Path, setting: dict, expected: str
+) -> None:
+    who = person("p-401", "refused@example.com", "Ann", pipedrive_id=1)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**config(sandbox, duck), **setting}))
+    done = subprocess.run(
+        [sys.executable, "-m", "target_pipedrive", "--config", str(path)],
+        input=messages([change("p-401:entered", "slipping_subscribers", who=who)]),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    problems = [line for line in done.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(problems) == 1, done.stderr[-3000:]
+    assert expected in problems[0]
+    assert "retrying" not in done.stderr  # neither is worth a second attempt
+    assert "not-the-token-7c1d" not in done.stderr
     assert sandbox.api_token not in done.stderr
 
 
