@@ -30,7 +30,7 @@ from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from cdp_view import access, queries
+from cdp_view import access, queries, receiver
 from cdp_view.charts import bar_chart
 from cdp_view.meltano import MeltanoCommandError, MeltanoProject
 from cdp_view.reader import CDPBusyError, CDPReader, CDPUnavailableError
@@ -60,6 +60,8 @@ NOTICES = {
     "on: resync to apply it to what the CDP already holds.",
     "renamed": "Name saved in meltano.yml.",
     "disconnected": "Disconnected: the schedule is paused and every CDP row is kept.",
+    "disconnected_webhooks": "Disconnected: the schedule is paused, the webhooks are "
+    "unregistered and every CDP row is kept.",
     "resync": "Resync started: a full sync is running.",
 }
 MAX_NAME_LENGTH = 80
@@ -74,22 +76,30 @@ class Source:
     view: dict[str, Any]
     tap: dict[str, Any]
     target: dict[str, Any]
+    #: The webhook receiver's settings (empty when meltano.yml defines no pipedrive-webhooks).
+    receiver: dict[str, Any]
 
     @classmethod
     def load(cls, project: MeltanoProject) -> Source:
-        """Read the three plugins' configuration.
+        """Read the plugins' configuration.
 
-        Each Meltano call takes seconds: the last two run in parallel, after the first one has
+        Each Meltano call takes seconds: the others run in parallel, after the first one has
         created Meltano's system database if needed (concurrent first runs race to migrate it).
         """
         view = project.plugin_config(VIEW)
-        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        with concurrent.futures.ThreadPoolExecutor(3) as pool:
             tap = pool.submit(project.plugin_config, TAP)
             target = pool.submit(project.plugin_config, TARGET)
+            hooks = (
+                pool.submit(project.plugin_config, receiver.PLUGIN)
+                if project.has_plugin(receiver.PLUGIN)
+                else None
+            )
             return cls(
                 view=view,
                 tap={**tap.result(), "_select": project.select_patterns(TAP)},
                 target=target.result(),
+                receiver=hooks.result() if hooks else {},
             )
 
     def current(self) -> dict[str, dict[str, Any]]:
@@ -109,6 +119,7 @@ class ViewState:
     #: Source counts and the ``sync_runs`` state they were counted at (they change with runs).
     counts: tuple[tuple[Any, ...], dict[str, int]] | None = None
     resync: subprocess.Popen | None = None
+    receiver_status: receiver.ReceiverStatus | None = None
 
 
 def create_app(project: MeltanoProject, *, password: str | None) -> Starlette:
@@ -116,6 +127,9 @@ def create_app(project: MeltanoProject, *, password: str | None) -> Starlette:
     source = Source.load(project)
     reader = CDPReader(source.target["database_url"], source.target.get("schema") or "cdp")
     state = ViewState(project=project, source=source, reader=reader, password=password)
+    state.receiver_status = receiver.ReceiverStatus(
+        lambda: receiver.run(state.source.receiver, "status")
+    )
     routes = [
         Route("/", details),
         Route("/overview", overview),
@@ -212,7 +226,10 @@ async def read(
 
 
 def _details_data(conn: sa.Connection, state: ViewState) -> dict[str, Any]:
-    return {"status": queries.sync_status(conn, state.reader.tables)}
+    t = state.reader.tables
+    today = dt.datetime.now(tz=dt.UTC).date()
+    days = queries.tokens_per_day(conn, t, today, days=1)
+    return {"status": queries.sync_status(conn, t), "tokens_today": days[0] if days else None}
 
 
 async def details(request: Request) -> Response:
@@ -246,6 +263,10 @@ async def _details_page(
         "database": state.reader.masked,
         "credentials_set": any(source.tap.get(name) for name in TAP_CREDENTIALS),
         "token_budget": source.tap.get("daily_token_budget"),
+        "receiver_configured": receiver.configured(source.receiver),
+        "receiver": state.receiver_status.current()
+        if receiver.configured(source.receiver)
+        else None,
         "values": form or form_values(source.target),
         "settings": TARGET_SETTINGS,
         "merge_strategies": merge_strategy_options(),
@@ -334,11 +355,8 @@ def _write(project: MeltanoProject, change: Change) -> None:
 
 
 async def disconnect(request: Request) -> Response:
-    """Pause every schedule that runs the tap; every CDP row stays.
-
-    Webhooks are not registered by this project yet; when a receiver exists, unregistering its
-    webhooks belongs here, after the schedules.
-    """
+    """Pause every schedule that runs the tap, then unregister the receiver's webhooks (when a
+    receiver is configured) with its own ``unregister``; every CDP row stays."""
     await checked_form(request)
     state = _state(request)
     try:
@@ -347,7 +365,19 @@ async def disconnect(request: Request) -> Response:
                 await run_in_threadpool(state.project.pause_schedule, schedule.name)
     except MeltanoCommandError as exc:
         return await _details_page(request, error=str(exc), status=400)
-    return RedirectResponse("/?notice=disconnected", status_code=303)
+    if not receiver.configured(state.source.receiver):
+        return RedirectResponse("/?notice=disconnected", status_code=303)
+    try:
+        await run_in_threadpool(receiver.run, state.source.receiver, "unregister")
+    except receiver.ReceiverCommandError as exc:
+        problem = (
+            f"The schedules are paused, but unregistering the webhooks failed: {exc}. "
+            "Disconnect again to retry."
+        )
+        return await _details_page(request, error=problem, status=502)
+    finally:
+        state.receiver_status.forget()
+    return RedirectResponse("/?notice=disconnected_webhooks", status_code=303)
 
 
 async def resync(request: Request) -> Response:
@@ -387,6 +417,10 @@ def _overview_data(conn: sa.Connection, state: ViewState) -> dict[str, Any]:
         for run in reversed(charted)
         if run["started_at"]
     ]
+    today = dt.datetime.now(tz=dt.UTC).date()
+    token_points = [
+        (day["day"].isoformat(), day["tokens"]) for day in queries.tokens_per_day(conn, t, today)
+    ]
     runs_state = queries.runs_state(conn, t)
     if state.counts is None or state.counts[0] != runs_state:
         state.counts = (runs_state, queries.source_counts(conn, t))
@@ -395,6 +429,9 @@ def _overview_data(conn: sa.Connection, state: ViewState) -> dict[str, Any]:
         "runs": charted[: queries.RUNS_SHOWN],
         "count_keys": queries.RUN_COUNT_KEYS,
         "records_chart": bar_chart(points, title="Records synced per run", unit="records"),
+        "tokens_chart": bar_chart(
+            token_points, title="Pipedrive API tokens per day (UTC)", unit="tokens"
+        ),
         "rejected": queries.rejected_records(conn, t, queries.PAGE_SIZE),
         "conflicts": queries.identity_conflicts(conn, t, queries.PAGE_SIZE),
     }

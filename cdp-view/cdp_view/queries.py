@@ -14,13 +14,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from target_cdp.tables import CDPTables
+from target_cdp.tables import CDPTables, full_name
 
 from cdp_view.reader import Audiences
 
 PAGE_SIZE = 50
 RUNS_SHOWN = 20
 RUNS_CHARTED = 60
+#: Days of API token use charted on the overview.
+TOKEN_DAYS = 30
 #: Count keys of ``sync_runs.counts`` shown per stream (docs/cdp-schema.md).
 RUN_COUNT_KEYS = ("inserted", "updated", "deleted", "rejected")
 
@@ -156,6 +158,30 @@ def sync_status(conn: sa.Connection, t: CDPTables) -> dict[str, Any]:
     }
 
 
+def tokens_per_day(
+    conn: sa.Connection, t: CDPTables, today: dt.date, days: int = TOKEN_DAYS
+) -> list[dict[str, Any]]:
+    """Pipedrive API tokens and runs per UTC day (tap-pipedrive's ``api_usage``), oldest first,
+    from ``days`` days before ``today`` through ``today``; days without a run are left out.
+
+    Days are counted here, not in SQL: the engines disagree on the time zone of a timestamp's
+    date, and a month of runs is a few thousand rows. A CDP migrated before ``api_usage``
+    existed has no such table yet: nothing is recorded.
+    """
+    u = t.api_usage
+    if not table_exists(conn, str(u.schema), u.name):
+        return []
+    since = dt.datetime.combine(today - dt.timedelta(days=days - 1), dt.time(), dt.UTC)
+    statement = sa.select(u.c.started_at, u.c.tokens).where(u.c.started_at >= since)
+    per_day: dict[dt.date, dict[str, Any]] = {}
+    for started_at, tokens in conn.execute(statement):
+        day = started_at.astimezone(dt.UTC).date()
+        row = per_day.setdefault(day, {"day": day, "tokens": 0, "runs": 0})
+        row["tokens"] += tokens or 0
+        row["runs"] += 1
+    return [per_day[day] for day in sorted(per_day)]
+
+
 def rejected_records(conn: sa.Connection, t: CDPTables, limit: int) -> list[dict[str, Any]]:
     """Rejected records, newest run first, without their raw record."""
     rr, r = t.rejected_records, t.sync_runs
@@ -225,20 +251,25 @@ def activity_feed(
         where.append(
             sa.or_(a.c.occurred_at < when, sa.and_(a.c.occurred_at == when, a.c.activity_key < key))
         )
-    # The page's oldest time first, from the timestamp column alone; then the page, from the
-    # rows at or after it: a columnar engine skips the older row groups, PostgreSQL reads its
-    # occurred_at index, and neither sorts millions of activity keys.
-    times = (
-        sa.select(a.c.occurred_at)
-        .where(*where)
-        .order_by(a.c.occurred_at.desc())
-        .limit(limit + 1)
-        .subquery()
-    )
-    oldest = sa.select(sa.func.min(times.c.occurred_at)).scalar_subquery()
+    if not person_id:
+        # The page's oldest time first, from the timestamp column alone; then the page, from
+        # the rows at or after it: a columnar engine skips the older row groups, PostgreSQL
+        # reads its occurred_at index, and neither sorts millions of activity keys.
+        times = (
+            sa.select(a.c.occurred_at)
+            .where(*where)
+            .order_by(a.c.occurred_at.desc())
+            .limit(limit + 1)
+            .subquery()
+        )
+        where.append(
+            a.c.occurred_at >= sa.select(sa.func.min(times.c.occurred_at)).scalar_subquery()
+        )
+    # One person's activities are few: one pass finds and sorts them (PostgreSQL through its
+    # (person_id, occurred_at) index), where the two steps above would scan twice.
     statement = (
         sa.select(*_columns(a, *ACTIVITY_COLUMNS))
-        .where(*where, a.c.occurred_at >= oldest)
+        .where(*where)
         .order_by(a.c.occurred_at.desc(), a.c.activity_key.desc())
         .limit(limit + 1)
     )
@@ -290,11 +321,12 @@ def people(conn: sa.Connection, t: CDPTables, *, search: str | None, cursor: str
     if search:
         escaped = search.strip().replace("/", "//").replace("%", "/%").replace("_", "/_")
         pattern = f"%{escaped}%"
-        full_name = sa.func.coalesce(p.c.first_name, "") + " " + sa.func.coalesce(p.c.last_name, "")
+        # The expression target-cdp's trigram index holds (PostgreSQL with pg_trgm).
+        name = full_name(p)
         where.append(
             sa.or_(
                 p.c.email.ilike(pattern, escape="/"),
-                full_name.ilike(pattern, escape="/"),
+                name.ilike(pattern, escape="/"),
             )
         )
     if cursor:
@@ -339,6 +371,11 @@ def person(conn: sa.Connection, t: CDPTables, person_id: str) -> dict[str, Any] 
 
 def audiences_built(conn: sa.Connection, schema: str) -> bool:
     """Whether dbt has built the audience history tables (transform/) in ``schema``."""
+    return table_exists(conn, schema, "audience_builds")
+
+
+def table_exists(conn: sa.Connection, schema: str, table: str) -> bool:
+    """Whether ``schema`` (``catalog.schema`` on DuckDB) holds ``table``."""
     catalog, _, name = schema.rpartition(".")
     tables = sa.table(
         "tables",
@@ -347,7 +384,7 @@ def audiences_built(conn: sa.Connection, schema: str) -> bool:
         sa.column("table_name"),
         schema="information_schema",
     )
-    where = [tables.c.table_schema == name, tables.c.table_name == "audience_builds"]
+    where = [tables.c.table_schema == name, tables.c.table_name == table]
     if catalog:
         where.append(tables.c.table_catalog == catalog)
     return conn.execute(sa.select(sa.func.count()).where(*where)).scalar_one() > 0

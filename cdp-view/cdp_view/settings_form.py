@@ -72,7 +72,7 @@ def form_values(config: Mapping[str, Any]) -> dict[str, str]:
         if name == "activity_retention_overrides":
             shown[name] = "\n".join(
                 f"{pattern} = {KEEP_FOREVER if days is None else days}"
-                for pattern, days in (value or {}).items()
+                for pattern, days in retention_overrides(value or {}).items()
             )
         elif isinstance(value, list):
             shown[name] = "\n".join(str(v) for v in value)
@@ -148,7 +148,10 @@ def changes(
             before = current.get(plugin, {}).get(name, _default(plugin, name))
             if name == "_select" and set(before or []) == set(value):
                 continue
-            if _same(before, value):
+            compared = (before, value)
+            if name == "activity_retention_overrides":
+                compared = (retention_overrides(before), retention_overrides(value))
+            if _same(*compared):
                 continue
             unset = value is None and plugin == TARGET and _default(plugin, name) is None
             result.append(Change(plugin, name, value, unset=unset))
@@ -163,6 +166,24 @@ def needs_resync(applied: list[Change]) -> bool:
 def merge_strategy_options() -> tuple[str, ...]:
     """The merge strategies, as the target names them."""
     return MERGE_STRATEGIES
+
+
+def retention_overrides(value: Any) -> Any:
+    """Retention overrides as the target reads them: dotted activity types, ``forever`` as None.
+
+    Meltano stores an object setting's dotted keys nested (``pipedrive.note.added = 30`` comes
+    back as ``{"pipedrive": {"note": {"added": 30}}}``) and target-cdp reads both spellings as
+    the same override, so the form shows and compares them the target's way. A value the
+    target refuses is returned as it is (its check reports it).
+    """
+    if not isinstance(value, dict):
+        return value
+    try:
+        return Settings.from_config(
+            {"activity_retention_overrides": value}
+        ).activity_retention_overrides
+    except ConfigValidationError:
+        return value
 
 
 def _default(plugin: str, name: str) -> Any:

@@ -7,6 +7,7 @@ Chromium comes from apt (``.ci/run`` installs it): if it is missing these tests 
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import time
 from collections.abc import Iterator
@@ -68,7 +69,11 @@ def test_each_tab_shows_what_the_database_holds(
     for name, value in counts.items():
         expect(page.locator(f"#count-{name}")).to_contain_text(f"{value:,}")
     runs = query(duckdb_url, "select count(*) as n from cdp.sync_runs")[0]["n"]
-    expect(page.locator("svg.chart rect")).to_have_count(runs)
+    expect(page.locator('svg.chart[aria-label="Records synced per run"] rect')).to_have_count(runs)
+    usage = query(duckdb_url, "select started_at from cdp.api_usage")
+    days = {row["started_at"].astimezone(dt.UTC).date() for row in usage}
+    tokens_chart = page.locator('svg.chart[aria-label="Pipedrive API tokens per day (UTC)"] rect')
+    expect(tokens_chart).to_have_count(len(days))
     (rejected,) = query(duckdb_url, "select reason from cdp.rejected_records")
     expect(page.locator("#rejected")).to_contain_text(rejected["reason"][:40])
     shot(page, "overview")
@@ -175,8 +180,10 @@ def test_settings_persist_in_meltano_yml(
     page.click("#disconnect")
     expect(page.locator("#notice")).to_contain_text("Disconnected")
     expect(page.locator("#next-run")).to_contain_text("paused")
-    schedules = yaml.safe_load(settings_view.meltano_yml())["schedules"]
-    assert [s["interval"] for s in schedules] == ["@manual"]
+    schedules = {
+        s["name"]: s["interval"] for s in yaml.safe_load(settings_view.meltano_yml())["schedules"]
+    }
+    assert schedules["sync-cdp-every-15-minutes"] == "@manual"  # the one running the tap
     (rows_after,) = query(duckdb_url, COUNT_SQL)
     assert rows_after == rows_before
     page.goto("/overview")

@@ -3,6 +3,7 @@ and pages that keep working while a sync holds the DuckDB file."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -60,6 +61,33 @@ def test_postgresql_overview_and_feed(pg_view: View, pg_url: str) -> None:
         r'class="activity"><td>[^<]+</td><td>' + re.escape(newest["activity_type"]), feed
     )
     assert "The audiences are not built yet" in audiences
+
+
+def tokens_by_day(url: str) -> dict[str, tuple[int, int]]:
+    """The tap's recorded (tokens, runs) per UTC day, as the database holds them."""
+    days: dict[str, tuple[int, int]] = {}
+    for row in query(url, "select started_at, tokens from cdp.api_usage"):
+        day = row["started_at"].astimezone(dt.UTC).date().isoformat()
+        tokens, runs = days.get(day, (0, 0))
+        days[day] = (tokens + row["tokens"], runs + 1)
+    return days
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "pg"])
+def test_api_tokens_today_and_per_day(engine: str, request: pytest.FixtureRequest) -> None:
+    view: View = request.getfixturevalue(f"{engine}_view")
+    url: str = request.getfixturevalue(f"{engine}_url")
+    with view.client() as client:
+        details = client.get("/").text
+        overview = client.get("/overview").text
+    days = tokens_by_day(url)
+    tokens, runs = days[dt.datetime.now(tz=dt.UTC).date().isoformat()]
+    assert tokens > 0, "the fixture's syncs recorded their tokens"
+    shown = re.search(r'id="tokens">([^<]+)<', details)[1]
+    assert shown.startswith(f"{tokens:,} in {runs} run")
+    assert 'aria-label="Pipedrive API tokens per day (UTC)"' in overview
+    for day, (day_tokens, _) in days.items():
+        assert f"<title>{day}: {day_tokens:,} tokens</title>" in overview
 
 
 def test_activity_feed_pages_by_keyset(duckdb_view: View, duckdb_url: str) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import sqlalchemy as sa
 from cdp_view import access, queries
 from cdp_view.meltano import MeltanoProject
 from cdp_view.reader import CDPReader
+from cdp_view.receiver import ReceiverStatus
 from cdp_view.settings_form import (
     TAP,
     TARGET,
@@ -162,3 +165,76 @@ def test_a_cdp_migrated_by_another_target_version_is_read(tmp_path: Path) -> Non
         assert [row["activity_key"] for row in feed.rows] == ["k1"]
         assert queries.sync_status(conn, reader.tables)["succeeded"] is None
     reader.dispose()
+
+
+def test_nested_retention_overrides_read_back_as_entered() -> None:
+    # How Meltano hands back `pipedrive.note.added = 30` (dots as nesting); the target reads
+    # both spellings alike, so the form shows the dotted one and writes nothing again.
+    nested = {"pipedrive": {"note": {"added": 30}, "deal": {"*": "forever"}}}
+    shown = form_values({"activity_retention_overrides": nested})["activity_retention_overrides"]
+    assert set(shown.splitlines()) == {"pipedrive.note.added = 30", "pipedrive.deal.* = forever"}
+    submitted = _submit(activity_retention_overrides=shown)
+    current = {TARGET: {"activity_retention_overrides": nested}, TAP: {"_select": []}}
+    assert [c.name for c in changes(current, submitted) if c.plugin == TARGET] == []
+    changed = _submit(activity_retention_overrides="pipedrive.note.added = 7")
+    (change,) = [c for c in changes(current, changed) if c.plugin == TARGET]
+    assert change.value == {"pipedrive.note.added": 7}
+
+
+def test_tokens_per_day_from_api_usage(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'usage.duckdb'}"
+    engine = sa.create_engine(url)
+    tables = build_tables("usage.cdp")
+    migrate(engine, tables)
+    day = dt.datetime(2026, 3, 10, tzinfo=dt.UTC)
+    runs = [(day - dt.timedelta(days=40), 999), (day - dt.timedelta(days=1), 50)]
+    runs += [(day + dt.timedelta(hours=h), 10 * h) for h in (1, 2, 23)]
+    with engine.begin() as conn:
+        conn.execute(
+            tables.api_usage.insert(),
+            [{"run_id": f"r{i}", "started_at": at, "tokens": t} for i, (at, t) in enumerate(runs)],
+        )
+    engine.dispose()
+    reader = CDPReader(url, "cdp")
+    with reader.connect() as conn:
+        days = queries.tokens_per_day(conn, reader.tables, day.date())
+        today = queries.tokens_per_day(conn, reader.tables, day.date(), days=1)
+    reader.dispose()
+    assert [(d["day"].isoformat(), d["tokens"], d["runs"]) for d in days] == [
+        ("2026-03-09", 50, 1),
+        ("2026-03-10", 260, 3),
+    ]
+    assert [(d["tokens"], d["runs"]) for d in today] == [(260, 3)]
+
+
+def test_receiver_status_is_checked_in_the_background_and_kept_a_while() -> None:
+    now = [0.0]
+    calls: list[str] = []
+    answered = threading.Event()
+
+    def check() -> str:
+        calls.append("status")
+        answered.set()
+        return f"status #{len(calls)}"
+
+    status = ReceiverStatus(check, clock=lambda: now[0], max_age=60)
+    assert status.current() is None  # the first look starts a check
+    assert answered.wait(30)
+    deadline = time.monotonic() + 30
+    while status.current() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert status.current().text == "status #1"
+    now[0] = 59.0
+    assert status.current().text == "status #1"
+    assert calls == ["status"], "not checked again within max_age"
+    status.forget()
+    answered.clear()
+    now[0] = 61.0
+    assert status.current() is None
+    assert answered.wait(30)
+    deadline = time.monotonic() + 30
+    while status.current() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    assert status.current().text == "status #2"
