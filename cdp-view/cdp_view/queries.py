@@ -319,15 +319,17 @@ def people(conn: sa.Connection, t: CDPTables, *, search: str | None, cursor: str
     p = t.people
     where = [p.c.pipedrive_person_id.is_not(None)]
     if search:
-        escaped = search.strip().replace("/", "//").replace("%", "/%").replace("_", "/_")
-        pattern = f"%{escaped}%"
+        text = search.strip()
+        # An ESCAPE clause only when the text holds a wildcard: DuckDB runs a plain
+        # '%text%' as a substring search, faster than its escaping matcher.
+        escape = "/" if any(c in text for c in "/%_") else None
+        if escape:
+            text = text.replace("/", "//").replace("%", "/%").replace("_", "/_")
+        pattern = f"%{text}%"
         # The expression target-cdp's trigram index holds (PostgreSQL with pg_trgm).
         name = full_name(p)
         where.append(
-            sa.or_(
-                p.c.email.ilike(pattern, escape="/"),
-                name.ilike(pattern, escape="/"),
-            )
+            sa.or_(p.c.email.ilike(pattern, escape=escape), name.ilike(pattern, escape=escape))
         )
     if cursor:
         where.append(p.c.person_id > cursor)

@@ -238,3 +238,32 @@ def test_receiver_status_is_checked_in_the_background_and_kept_a_while() -> None
         assert time.monotonic() < deadline
         time.sleep(0.01)
     assert status.current().text == "status #2"
+
+
+def test_search_matches_wildcard_characters_literally(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'search.duckdb'}"
+    engine = sa.create_engine(url)
+    tables = build_tables("search.cdp")
+    migrate(engine, tables)
+    people = [("p1", "a_b@x.io", "Ann"), ("p2", "axb@x.io", "Bob"), ("p3", "c@x.io", "50% Off")]
+    with engine.begin() as conn:
+        conn.execute(
+            tables.people.insert(),
+            [
+                {"person_id": pid, "email": email, "first_name": name, "pipedrive_person_id": i}
+                for i, (pid, email, name) in enumerate(people)
+            ],
+        )
+    engine.dispose()
+    reader = CDPReader(url, "cdp")
+    with reader.connect() as conn:
+
+        def found(text: str) -> list[str]:
+            page = queries.people(conn, reader.tables, search=text, cursor=None)
+            return [row["person_id"] for row in page.rows]
+
+        assert found("a_b") == ["p1"]
+        assert found("A") == ["p1", "p2"]
+        assert found("0% o") == ["p3"]
+        assert found("ann") == ["p1"]
+    reader.dispose()
