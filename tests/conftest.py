@@ -34,8 +34,8 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class AreaScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.partition("::")[0]
-            area = path.split("/")[1] if path.count("/") >= 2 else ""  # tests/<area>/...
-            return area if area in SHARED_AREAS else path
+            folder = path.rpartition("/")[0].rpartition("/")[2]  # .../<area>/test_x.py
+            return folder if folder in SHARED_AREAS else path
 
     return AreaScheduling(config, log)
 
