@@ -17,9 +17,11 @@ Pipedrive has no idempotency key and no upsert, so the ledger carries the guaran
    if it changed since the intent); not found: it is created.
 
 A create that fails in a way that may have reached Pipedrive (5xx, no answer) goes through the
-same lookup before it is tried again. A 4xx writes nothing: the record's error is stored in
-``writeback_errors`` and the row is put back as it was. An exhausted token budget stops the run
-with the ledger as it was before the refused call.
+same lookup before it is tried again. Once a create may have reached Pipedrive its ``intent`` row
+is never undone: if that lookup cannot be made (token budget spent, a 4xx) the run stops with the
+row kept, so the next run looks the object up before creating it. Otherwise a 4xx writes
+nothing: the record's error is stored in ``writeback_errors`` and the row is put back as it was;
+an exhausted token budget stops the run with the ledger as it was before the refused call.
 """
 
 from __future__ import annotations
@@ -44,6 +46,14 @@ logger = logging.getLogger("target_pipedrive")
 LOOKUP_PAGE = 500
 
 
+class LookupFailed(Exception):  # noqa: N818 - carries the cause out of ``_send``
+    """The lookup after a create that may have reached Pipedrive failed; its intent stays."""
+
+    def __init__(self, cause: Exception) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
 def marker_of(action: str, source_key: str) -> str:
     """The hidden marker an action's activity or note carries for one source key."""
     digest = hashlib.sha256(f"{action}\n{source_key}".encode()).hexdigest()[:12]
@@ -53,6 +63,17 @@ def marker_of(action: str, source_key: str) -> str:
 def payload_hash(payload: Mapping[str, Any]) -> str:
     """Stable hash of what an action sends."""
     return hashlib.sha256(orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _unresolved(action: Action, source_key: str, cause: Exception) -> Exception:
+    """What stops the run when a create that may have happened could not be looked up: a spent
+    budget stops it cleanly, anything else is one line."""
+    if isinstance(cause, BudgetExhausted):
+        return cause
+    return UncertainOutcome(
+        f"action '{action.name}' for {source_key}: a create that may have reached Pipedrive "
+        f"could not be looked up ({cause}); run again to look it up before creating"
+    )
 
 
 class Runner:
@@ -136,6 +157,9 @@ class Runner:
         except BudgetExhausted:
             self._undo(action, source_key, entry)
             raise
+        except LookupFailed as exc:
+            # the create may have happened: keep the intent so the next run looks it up first
+            raise _unresolved(action, source_key, exc.cause) from None
         self.ledger.write_done(action.name, source_key, pipedrive_id)
         self.counts["updated" if known else "created"] += 1
         return pipedrive_id
@@ -219,7 +243,10 @@ class Runner:
                     exc,
                 )
                 self.client.backoff(attempt)
-                found = self._find(action, source_key, payload)
+                try:
+                    found = self._find(action, source_key, payload)
+                except (BudgetExhausted, Rejected) as failure:
+                    raise LookupFailed(failure) from None
                 if found is not None:
                     return found
 

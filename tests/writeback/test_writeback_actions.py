@@ -375,3 +375,38 @@ def test_organizations_person_updates_and_upsert_by_custom_field(
     ] == [regional[0]["id"]]
     assert writes(sandbox)["GET /api/v2/persons/search"] == 1
     assert "POST /api/v2/persons" not in writes(sandbox)
+
+
+def test_a_create_that_may_have_happened_keeps_its_intent_when_the_lookup_cannot_run(
+    sandbox: RunningSandbox, duck: dict[str, str]
+) -> None:
+    buyer = sandbox.control.create("persons", {"name": "Uncertain Note"})
+    records = [
+        change(
+            "u1:entered",
+            "repeat_customers",
+            who=person("p1", None, "U", buyer["id"]),
+            row={"won_deals": 2},
+        )
+    ]
+    notes_only = {"actions": [ACCEPTANCE_ACTIONS[2]]}
+    sandbox.control.set_faults(
+        server_error={"every": 1, "paths": ["/api/v1/notes"], "statuses": [500]}
+    )
+    try:
+        # the POST answers 500; the lookup (20 tokens) does not fit what the budget has left
+        states, target = run(
+            config(sandbox, duck, daily_token_budget=15, **notes_only), messages(records)
+        )
+    finally:
+        sandbox.control.clear_faults()
+    assert states == []
+    assert target.stopped is not None
+    assert [(r["source_key"], r["status"]) for r in rows(duck, "writeback_ledger")] == [
+        ("u1:entered", "intent")
+    ]
+    sandbox.control.reset_stats()
+    states, _ = run(config(sandbox, duck, **notes_only), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert len(_notes_of(sandbox, buyer["id"])) == 1
+    assert writes(sandbox).get("GET /api/v1/notes") == 1  # looked up before creating
