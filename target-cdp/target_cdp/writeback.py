@@ -14,11 +14,19 @@ database, docs/cdp-schema.md) before the next sync can bring it back, so the tar
   deal's stage change to the stage the ledger says an action wrote. A later change made in
   Pipedrive by someone (a call completed, the deal moved on) is not the write-back's and is
   not marked.
-- a Pipedrive person the write-back wrote from a CDP person of another source (ledger row of
-  object ``person``) only fills that CDP person's empty fields, whatever ``merge_strategy``
-  says: the CDP person is where the values written came from, and Pipedrive's echo of them
-  (``name`` split in its own way, an existing Pipedrive person's other name) would change the
-  action's next payload.
+- the echo of a Pipedrive person the write-back wrote from a CDP person of another source
+  (ledger row of object ``person``) only fills that CDP person's empty fields, whatever
+  ``merge_strategy`` says: the CDP person is where the values written came from, and
+  Pipedrive's copy of them (``name`` split in its own way, an existing Pipedrive person's
+  other name) would change the action's next payload. The echo is a record whose
+  ``update_time`` is at or before the ``updated_at`` of the person's latest done ledger row
+  (when Pipedrive's answer was recorded, so after Pipedrive stamped the write) plus
+  ``ECHO_MARGIN`` (5 minutes of clock skew between Pipedrive and this machine), or that has no
+  ``update_time``. A record changed later is an edit made in Pipedrive (a salesperson
+  correcting the email or name) and follows ``merge_strategy`` as usual; an edit made within
+  the margin after a write is taken as its echo and only fills gaps. Comparing the values
+  written instead would not do: Pipedrive answers with its own copy (``name`` split), so equal
+  values cannot be told from the write-back's.
 
 A CDP without the ledger (target-pipedrive never ran) has no write-backs: nothing is marked.
 A write whose ledger row is still ``intent`` (a crash between Pipedrive's answer and the
@@ -27,6 +35,7 @@ ledger) is not known to be the write-back's until target-pipedrive's next run fi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -36,20 +45,36 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.activities import Activity
+from target_cdp.records import parse_time
 
 LEDGER = "writeback_ledger"
 #: The activity attribute naming the action whose write an activity records.
 MARK = "writeback_action"
 #: Events that record the making of a record.
 CREATION_EVENTS = frozenset({"added", "created"})
+#: Clock skew allowed between Pipedrive's ``update_time`` and the ledger's ``updated_at``.
+ECHO_MARGIN = dt.timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
 class Write:
-    """One done write of the ledger: the action and the body it sent."""
+    """One done write of the ledger: the action, the body it sent and when it was recorded."""
 
     action: str
     body: dict[str, Any]
+    done_at: dt.datetime
+
+
+def is_echo(update_time: dt.datetime | None, writes: Iterable[Write]) -> bool:
+    """Whether a record changed at ``update_time`` is the echo of one of ``writes`` (its own).
+
+    Up to ``ECHO_MARGIN`` after the latest write's ``done_at``; a record without a time is
+    taken as an echo (nothing says it is later).
+    """
+    latest = max((w.done_at for w in writes), default=None)
+    if latest is None:
+        return False
+    return update_time is None or update_time <= latest + ECHO_MARGIN
 
 
 def echo_of(activity: Activity, writes: Iterable[Write]) -> str | None:
@@ -77,6 +102,7 @@ class Writebacks:
             sa.column("pipedrive_id", sa.BigInteger),
             sa.column("payload", sa.Text),
             sa.column("status", sa.Text),
+            sa.column("updated_at", sa.DateTime(timezone=True)),
             schema=qualified_schema,
         )
 
@@ -101,14 +127,15 @@ class Writebacks:
             return {}
         t = self.ledger
         found: dict[int, list[Write]] = {}
-        query = sa.select(t.c.pipedrive_id, t.c.action, t.c.payload).where(
+        query = sa.select(t.c.pipedrive_id, t.c.action, t.c.payload, t.c.updated_at).where(
             t.c.object_type == object_type,
             t.c.status == "done",
             bulk.among(t.c.pipedrive_id, wanted),
         )
-        for pipedrive_id, action, payload in conn.execute(query.order_by(t.c.action)):
+        for pipedrive_id, action, payload, done_at in conn.execute(query.order_by(t.c.action)):
             body = (json.loads(payload) if isinstance(payload, str) else payload or {}).get("body")
-            found.setdefault(int(pipedrive_id), []).append(Write(action, body or {}))
+            write = Write(action, body or {}, parse_time(done_at))
+            found.setdefault(int(pipedrive_id), []).append(write)
         return found
 
     def mark(self, conn: sa.Connection, activities: list[Activity]) -> None:

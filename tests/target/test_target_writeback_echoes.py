@@ -4,7 +4,9 @@ person it was written from."""
 
 from __future__ import annotations
 
-from target_messages import deal, note, pd_activity, person, stream_of, ts
+import datetime as dt
+
+from target_messages import NOW, deal, note, pd_activity, person, stream_of, ts
 from target_pipedrive.ledger import Ledger
 
 CDP_PERSON = {
@@ -19,9 +21,15 @@ CDP_PERSON = {
 }
 
 
-def write_ledger(cdp, writes: list[tuple[str, str, int, dict]]) -> None:
-    """Done ledger rows as target-pipedrive writes them: (action, object, Pipedrive id, body)."""
-    ledger = Ledger(cdp.url, cdp.schema, "writeback-run")
+def write_ledger(
+    cdp, writes: list[tuple[str, str, int, dict]], at: dt.datetime | None = None
+) -> None:
+    """Done ledger rows as target-pipedrive writes them: (action, object, Pipedrive id, body).
+
+    Recorded ``at`` that time (the ledger's clock), or now.
+    """
+    clock = {} if at is None else {"clock": lambda: at}
+    ledger = Ledger(cdp.url, cdp.schema, "writeback-run", **clock)
     try:
         for n, (action, object_type, pipedrive_id, body) in enumerate(writes):
             key = f"slipping_subscribers:form:ann:1:entered#{n}"
@@ -110,3 +118,41 @@ def test_later_changes_made_in_pipedrive_are_not_the_write_backs(cdp):
         if a["activity_type"] == "pipedrive.deal.stage_changed"
     )
     assert stage_changes == [(3, "to-negotiation"), (4, None)]
+
+
+def test_a_later_edit_in_pipedrive_of_a_person_written_back_follows_merge_strategy(cdp):
+    """The echo (changed up to 5 minutes after the write was recorded: clock skew) only fills
+    gaps; a salesperson's correction made after that overwrites, as merge_strategy says."""
+    cdp.migrate()
+    cdp.insert("people", CDP_PERSON)
+    write_ledger(
+        cdp, [("upsert-person", "person", 901, {"name": "Ann Marie Smith"})], NOW - dt.timedelta(2)
+    )
+    four_minutes_after, six_minutes_after = ts(2, hours=-0.07), ts(2, hours=-0.1)
+    echo = person(
+        901,
+        "ann@acme.io",
+        first_name="Ann",
+        last_name="Marie Smith",
+        update_time=four_minutes_after,
+    )
+    cdp.run(stream_of("persons", [echo]), merge_strategy="overwrite_existing")
+    [ann] = cdp.rows("people")
+    assert (ann["email"], ann["first_name"], ann["last_name"]) == (
+        "ann@acme.io",
+        "Ann Marie",
+        "Smith",
+    )
+    assert (ann["pipedrive_person_id"], ann["attributes"]["owner_id"]) == (901, 1)
+
+    edit = {**echo, "update_time": six_minutes_after, "first_name": "Anne", "last_name": "Smyth"}
+    edit["emails"] = [{"value": "anne.smyth@acme.io", "primary": True, "label": "work"}]
+    cdp.run(stream_of("persons", [edit]), merge_strategy="overwrite_existing")
+    [ann] = cdp.rows("people")
+    assert ann["person_id"] == "form:ann"
+    assert (ann["email"], ann["first_name"], ann["last_name"]) == (
+        "anne.smyth@acme.io",
+        "Anne",
+        "Smyth",
+    )
+    assert ann["attributes"]["plan"] == "pro"

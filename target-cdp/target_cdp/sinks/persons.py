@@ -15,6 +15,7 @@ from target_cdp.merges import Merges, merged_fields, restrictive, survivor_of
 from target_cdp.records import cdp_id, parse_time, time_text
 from target_cdp.settings import Settings
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+from target_cdp.writeback import is_echo
 
 
 def _earliest(row: dict) -> tuple[Any, ...]:
@@ -136,8 +137,8 @@ class PersonsSink(PipedriveObjectSink):
                 out.counts["skipped"] += 1
                 continue
             # The echo of a person the write-back wrote from a CDP person of another source
-            # only fills that person's gaps (writeback.py).
-            echo = pid in written_back and existing is not None
+            # only fills that person's gaps; a later edit in Pipedrive merges (writeback.py).
+            echo = existing is not None and is_echo(change.update_time, written_back.get(pid, []))
             row = self._merge(
                 existing, change, proposal, fill_only=echo and existing.get("source") != "pipedrive"
             )
