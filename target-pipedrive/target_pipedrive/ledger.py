@@ -19,6 +19,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -31,6 +32,12 @@ DONE = "done"
 #: target in `meltano run tap-cdp target-pipedrive`), and what DuckDB says then.
 DUCKDB_LOCK_WAIT = 60.0
 _DUCKDB_LOCKED = re.compile(r"Could not set lock|Conflicting lock", re.I)
+
+
+_LEDGER_EXISTS = sa.text(
+    "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()"
+    " AND table_schema = :schema AND table_name = 'writeback_ledger'"
+)
 
 
 class LedgerError(RuntimeError):
@@ -101,7 +108,11 @@ def _wait_for_duckdb_file(dialect: Any, _record: Any, cargs: Any, cparams: Any) 
 class Ledger:
     """The ledger of one run."""
 
-    def __init__(self, url: str, schema: str, run_id: str, clock: Any = _now) -> None:
+    def __init__(
+        self, url: str, schema: str, run_id: str, clock: Any = _now, *, writable: bool = True
+    ) -> None:
+        """``writable=False`` (a dry run) creates nothing: no file, schema or table; a ledger
+        not there yet reads as empty."""
         self.url = url
         self.masked = masked_url(url)
         self.run_id = run_id
@@ -110,19 +121,29 @@ class Ledger:
         #: (action, source key, Pipedrive id, time) answered but not yet committed ``done``.
         self._pending_done: list[tuple[str, str, int, dt.datetime]] = []
         self.engine = sa.create_engine(url, hide_parameters=True)
-        if self.engine.dialect.name == "duckdb":
+        duckdb = self.engine.dialect.name == "duckdb"
+        if duckdb:
             sa.event.listen(self.engine, "do_connect", _wait_for_duckdb_file)
         qualified, quoted = schema, f'"{schema}"'
+        self.ledger, self.error_table = _tables(qualified)
+        #: Whether the tables are there to read (a dry run before any real run: not yet).
+        self.present = writable
+        if not writable and duckdb and not Path(self.engine.url.database or "").is_file():
+            return
         with self.errors("opening the database"):
-            if self.engine.dialect.name == "duckdb":
+            if duckdb:
                 # A DuckDB file is a catalog named after the file (as target-cdp qualifies it).
                 with self.engine.connect() as conn:
                     catalog = conn.exec_driver_sql("SELECT current_database()").scalar_one()
                 qualified, quoted = f"{catalog}.{schema}", f'"{catalog}"."{schema}"'
-            with self.engine.begin() as conn:
-                conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
-            self.ledger, self.error_table = _tables(qualified)
-            self.ledger.metadata.create_all(self.engine)
+                self.ledger, self.error_table = _tables(qualified)
+            if writable:
+                with self.engine.begin() as conn:
+                    conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
+                self.ledger.metadata.create_all(self.engine)
+            else:
+                with self.engine.connect() as conn:
+                    self.present = bool(conn.execute(_LEDGER_EXISTS, {"schema": schema}).scalar())
         # A DuckDB file admits one process: release it until the first record, so tap-cdp,
         # started beside this target, reads its changes (it reads them all before emitting).
         self.engine.dispose()
@@ -140,6 +161,8 @@ class Ledger:
 
     def _rows_of(self, action: str) -> dict[str, Entry]:
         """The action's rows, read once per run: this run is the ledger's only writer."""
+        if action not in self._rows and not self.present:
+            self._rows[action] = {}
         if action not in self._rows:
             t = self.ledger
             with self.errors("reading writeback_ledger"), self.engine.connect() as conn:

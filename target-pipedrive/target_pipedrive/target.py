@@ -4,6 +4,8 @@ Thin: settings and actions are checked at startup (``settings``), each record ru
 actions in the order listed (``sink``), each action exactly once (``runner``, ``ledger``).
 When Pipedrive's (or the configured) token budget runs out, the run stops cleanly: the records
 after it are not acted on and no STATE after them is emitted, so the next run starts there.
+A dry run emits no STATE at all (and writes no ledger): Meltano would otherwise save tap-cdp's
+bookmark past changes that were only printed, and the real run would never act on them.
 """
 
 from __future__ import annotations
@@ -49,7 +51,10 @@ class TargetPipedrive(Target):
         credentials = config.get("api_token") or config.get("refresh_token")
         self.client = PipedriveClient(config) if credentials else None
         self.ledger = Ledger(
-            config["database_url"], config.get("schema") or "cdp", uuid.uuid4().hex
+            config["database_url"],
+            config.get("schema") or "cdp",
+            uuid.uuid4().hex,
+            writable=not self.dry_run,
         )
         custom = self._custom_field_names() if self.client else {}
         self.runner = Runner(
@@ -96,14 +101,19 @@ class TargetPipedrive(Target):
             )
 
     def _process_state_message(self, message_dict: dict) -> None:
-        """No STATE after a stop: it would cover records that were not acted on."""
-        if self.stopped is None:
+        """No STATE after a stop, nor in a dry run: it would cover records not acted on."""
+        if self.stopped is None and not self.dry_run:
             self.ledger.flush()
             super()._process_state_message(message_dict)
 
     def _process_endofpipe(self) -> None:
         counts = dict(self.runner.counts)
         self.logger.info("target-pipedrive: %s", counts or "no action ran")
+        if self.dry_run:
+            self.logger.info(
+                "dry_run: nothing was sent, no ledger row written and no STATE emitted: the "
+                "next real run acts on these same changes"
+            )
         super()._process_endofpipe()
         self.ledger.dispose()
 

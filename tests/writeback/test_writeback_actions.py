@@ -4,10 +4,12 @@ crashes, faults, 4xx errors, the token budget, dry runs, custom fields and owner
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import sqlalchemy as sa
 from pipedrive_sandbox.testing import RunningSandbox
 from target_pipedrive.ledger import Ledger
 from writeback_helpers import (
@@ -231,7 +233,7 @@ def test_a_4xx_is_stored_and_the_rest_goes_through(
 
 
 def test_dry_run_sends_nothing(
-    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+    sandbox: RunningSandbox, database: dict[str, str], unique: Callable[[str], str]
 ) -> None:
     records = [
         change("d1:entered", "slipping_subscribers", who=person("p1", f"{unique('g')}@x.org", "G")),
@@ -240,9 +242,21 @@ def test_dry_run_sends_nothing(
         ),
     ]
     sandbox.control.reset_stats()
-    _, target = run(config(sandbox, duck, dry_run=True), messages(records))
+    states, target = run(config(sandbox, database, dry_run=True), messages(records))
+    assert states == []  # no bookmark past changes that were only printed
     assert sandbox.control.stats()["requests"] == 0
-    assert rows(duck, "writeback_ledger") == []
+    url = database["database_url"]
+    if url.startswith("duckdb"):
+        assert not Path(url.removeprefix("duckdb:///")).exists()  # no file, schema or table
+    else:
+        engine = sa.create_engine(url)
+        with engine.connect() as conn:
+            found = conn.execute(
+                sa.text("SELECT 1 FROM information_schema.schemata WHERE schema_name = :s"),
+                {"s": database["schema"]},
+            )
+            assert found.all() == []
+        engine.dispose()
     # the upsert and the note are printed; the call has no Pipedrive person yet (skipped)
     assert target.runner.counts == {"dry_run": 2, "skipped": 1}
 
