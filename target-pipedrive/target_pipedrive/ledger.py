@@ -6,7 +6,9 @@ hash), the Pipedrive id it produced and whether the call is known to have been m
 is committed before anything is sent; a ``done`` is committed together with the next write
 (one transaction per action instead of two: a group commit), and before any STATE goes out.
 The run is the ledger's only writer, so an action's rows are read once and kept.
-``writeback_errors`` keeps every 4xx Pipedrive gave a record. The database URL is
+``writeback_errors`` keeps every 4xx Pipedrive gave a record, and every record an action
+skipped before any call (``status`` null: a template rendered empty or not a number, so the
+record's error list is complete while STATE moves past it). The database URL is
 target-cdp's ``database_url``, checked and masked by target-cdp's own functions; the tables
 live in its schema (``cdp`` by default) and are documented in docs/cdp-schema.md.
 """
@@ -34,6 +36,11 @@ DUCKDB_LOCK_WAIT = 60.0
 _DUCKDB_LOCKED = re.compile(r"Could not set lock|Conflicting lock", re.I)
 
 
+_STATUS_REQUIRED = sa.text(
+    "SELECT count(*) FROM information_schema.columns WHERE table_catalog = current_database()"
+    " AND table_schema = :schema AND table_name = 'writeback_errors' AND column_name = 'status'"
+    " AND is_nullable = 'NO'"
+)
 _LEDGER_EXISTS = sa.text(
     "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database()"
     " AND table_schema = :schema AND table_name = 'writeback_ledger'"
@@ -81,7 +88,7 @@ def _tables(schema: str | None) -> tuple[sa.Table, sa.Table]:
         metadata,
         sa.Column("action", sa.Text, nullable=False),
         sa.Column("source_key", sa.Text, nullable=False),
-        sa.Column("status", sa.Integer, nullable=False),
+        sa.Column("status", sa.Integer),  # null: skipped before any call
         sa.Column("message", sa.Text, nullable=False),
         sa.Column("occurred_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("run_id", sa.Text, nullable=False),
@@ -141,12 +148,19 @@ class Ledger:
                 with self.engine.begin() as conn:
                     conn.exec_driver_sql(f"CREATE SCHEMA IF NOT EXISTS {quoted}")
                 self.ledger.metadata.create_all(self.engine)
+                self._allow_null_status(schema, f"{quoted}.writeback_errors")
             else:
                 with self.engine.connect() as conn:
                     self.present = bool(conn.execute(_LEDGER_EXISTS, {"schema": schema}).scalar())
         # A DuckDB file admits one process: release it until the first record, so tap-cdp,
         # started beside this target, reads its changes (it reads them all before emitting).
         self.engine.dispose()
+
+    def _allow_null_status(self, schema: str, table: str) -> None:
+        """``writeback_errors.status`` made before skips were recorded is NOT NULL: drop that."""
+        with self.engine.begin() as conn:
+            if conn.execute(_STATUS_REQUIRED, {"schema": schema}).scalar():
+                conn.exec_driver_sql(f"ALTER TABLE {table} ALTER COLUMN status DROP NOT NULL")
 
     @contextlib.contextmanager
     def errors(self, doing: str) -> Iterator[None]:
@@ -287,8 +301,8 @@ class Ledger:
         self._write("writing writeback_ledger", [statement])
         self._cache(None, action, source_key)
 
-    def record_error(self, action: str, source_key: str, status: int, message: str) -> None:
-        """Keep Pipedrive's refusal of one record."""
+    def record_error(self, action: str, source_key: str, status: int | None, message: str) -> None:
+        """Keep Pipedrive's refusal of one record (``status`` None: skipped, nothing sent)."""
         statement = sa.insert(self.error_table).values(
             action=action,
             source_key=source_key,

@@ -21,7 +21,9 @@ same lookup before it is tried again. Once a create may have reached Pipedrive i
 is never undone: if that lookup cannot be made (token budget spent, a 4xx) the run stops with the
 row kept, so the next run looks the object up before creating it. Otherwise a 4xx writes
 nothing: the record's error is stored in ``writeback_errors`` and the row is put back as it was;
-an exhausted token budget stops the run with the ledger as it was before the refused call.
+an exhausted token budget stops the run with the ledger as it was before the refused call. A
+record an action skips (a template rendered empty or not a number) sends nothing and is stored
+in ``writeback_errors`` with a null status.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class Runner:
         except Skip as exc:
             self.counts["skipped"] += 1
             logger.warning("Skipped action '%s' for %s: %s", action.name, source_key, exc)
+            if self.ledger is not None and not self.dry_run:
+                self.ledger.record_error(action.name, source_key, None, f"skipped: {exc}")
             return None
         entry = self.ledger.get(action.name, source_key) if self.ledger else None
         body = plan.body

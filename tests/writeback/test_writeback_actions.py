@@ -424,3 +424,42 @@ def test_a_create_that_may_have_happened_keeps_its_intent_when_the_lookup_cannot
     assert states == [{"bookmark": "s1"}]
     assert len(_notes_of(sandbox, buyer["id"])) == 1
     assert writes(sandbox).get("GET /api/v1/notes") == 1  # looked up before creating
+
+
+def test_skipped_records_are_stored_as_errors(
+    sandbox: RunningSandbox, duck: dict[str, str]
+) -> None:
+    # a ledger made before skips were stored: writeback_errors.status NOT NULL
+    engine = sa.create_engine(duck["database_url"])
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA cdp")
+        conn.exec_driver_sql(
+            "CREATE TABLE cdp.cdp.writeback_errors (action TEXT NOT NULL, source_key TEXT NOT NULL,"
+            " status INTEGER NOT NULL, message TEXT NOT NULL,"
+            " occurred_at TIMESTAMPTZ NOT NULL, run_id TEXT NOT NULL)"
+        )
+    engine.dispose()
+    records = [
+        change("s1:entered", "slipping_subscribers", who=person("p1", None, "S")),
+        change(
+            "s2:entered", "repeat_customers", who=person("p2", None, "T", 5), row={"won_deals": 1}
+        ),
+    ]
+    bad_integer = {
+        **ACCEPTANCE_ACTIONS[2],
+        "fields": {"content": "x", "person_id": "{{ row.won_deals }}.5"},
+    }
+    actions = {"actions": [ACCEPTANCE_ACTIONS[1], bad_integer]}
+    sandbox.control.reset_stats()
+    states, target = run(config(sandbox, duck, **actions), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert sandbox.control.stats()["requests"] == 0
+    assert target.runner.counts == {"skipped": 2}
+    errors = sorted(rows(duck, "writeback_errors"), key=lambda e: e["source_key"])
+    assert [(e["action"], e["source_key"], e["status"]) for e in errors] == [
+        ("call-slipping-subscribers", "s1:entered", None),
+        ("note-repeat-customers", "s2:entered", None),
+    ]
+    assert "person_id rendered empty" in errors[0]["message"]
+    assert "not an integer" in errors[1]["message"]
+    assert rows(duck, "writeback_ledger") == []
