@@ -10,8 +10,13 @@ database, docs/cdp-schema.md) before the next sync can bring it back, so the tar
 - an activity derived from a record the write-back made is marked with the action's name in
   ``attributes.writeback_action``, and is not counted in ``activity_summary``; the dbt
   audiences leave marked activities out of engagement. Marked: the creation of a note,
-  activity, person, organization or deal the ledger names (``*.added``/``*.created``), and a
-  deal's stage change to the stage the ledger says an action wrote. A later change made in
+  activity, person, organization or deal the ledger names (``*.added``/``*.created``) when the
+  action could have made it, and a deal's stage change to the stage the ledger says an action
+  wrote. The ledger does not store the action's verb, but its payload's ``match`` shows it:
+  an ``update`` matches exactly the object's ``id`` and made nothing (a deal a salesperson
+  created keeps its creation unmarked); a ``create`` matches nothing; an ``upsert`` (persons)
+  matches its search key and is taken as the maker, since the ledger does not say whether it
+  found the person or created it. A later change made in
   Pipedrive by someone (a call completed, the deal moved on) is not the write-back's and is
   not marked.
 - the echo of a Pipedrive person the write-back wrote from a CDP person of another source
@@ -58,11 +63,16 @@ ECHO_MARGIN = dt.timedelta(minutes=5)
 
 @dataclass(frozen=True)
 class Write:
-    """One done write of the ledger: the action, the body it sent and when it was recorded."""
+    """One done write of the ledger: the action, the body it sent and when it was recorded.
+
+    ``is_update``: the action updated the object its match names by ``id`` (verb ``update``),
+    so it made nothing.
+    """
 
     action: str
     body: dict[str, Any]
     done_at: dt.datetime
+    is_update: bool = False
 
 
 def is_echo(update_time: dt.datetime | None, writes: Iterable[Write]) -> bool:
@@ -81,7 +91,7 @@ def echo_of(activity: Activity, writes: Iterable[Write]) -> str | None:
     """The action whose write this activity records, if any (``writes`` are of its record)."""
     event = activity.activity_type.rsplit(".", 1)[-1]
     for write in writes:
-        if event in CREATION_EVENTS:
+        if event in CREATION_EVENTS and not write.is_update:
             return write.action
         stage = write.body.get("stage_id")
         written_stage = stage is not None and str(activity.attributes.get("stage_id")) == str(stage)
@@ -133,8 +143,9 @@ class Writebacks:
             bulk.among(t.c.pipedrive_id, wanted),
         )
         for pipedrive_id, action, payload, done_at in conn.execute(query.order_by(t.c.action)):
-            body = (json.loads(payload) if isinstance(payload, str) else payload or {}).get("body")
-            write = Write(action, body or {}, parse_time(done_at))
+            sent = json.loads(payload) if isinstance(payload, str) else payload or {}
+            is_update = set(sent.get("match") or {}) == {"id"}
+            write = Write(action, sent.get("body") or {}, parse_time(done_at), is_update)
             found.setdefault(int(pipedrive_id), []).append(write)
         return found
 

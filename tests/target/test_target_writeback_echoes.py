@@ -22,18 +22,22 @@ CDP_PERSON = {
 
 
 def write_ledger(
-    cdp, writes: list[tuple[str, str, int, dict]], at: dt.datetime | None = None
+    cdp,
+    writes: list[tuple[str, str, int, dict]],
+    at: dt.datetime | None = None,
+    match: dict | None = None,
 ) -> None:
     """Done ledger rows as target-pipedrive writes them: (action, object, Pipedrive id, body).
 
-    Recorded ``at`` that time (the ledger's clock), or now.
+    Recorded ``at`` that time (the ledger's clock), or now; ``match`` is the action's (none:
+    a create; ``{"id": ...}``: an update).
     """
     clock = {} if at is None else {"clock": lambda: at}
     ledger = Ledger(cdp.url, cdp.schema, "writeback-run", **clock)
     try:
         for n, (action, object_type, pipedrive_id, body) in enumerate(writes):
             key = f"slipping_subscribers:form:ann:1:entered#{n}"
-            payload = {"body": body, "match": {}}
+            payload = {"body": body, "match": match or {}}
             ledger.write_intent(action, key, object_type, f"hash{n}", payload, ("form:ann", None))
             ledger.write_done(action, key, pipedrive_id)
     finally:
@@ -118,6 +122,19 @@ def test_later_changes_made_in_pipedrive_are_not_the_write_backs(cdp):
         if a["activity_type"] == "pipedrive.deal.stage_changed"
     )
     assert stage_changes == [(3, "to-negotiation"), (4, None)]
+
+
+def test_an_update_action_on_a_deal_made_in_pipedrive_does_not_mark_its_creation(cdp):
+    """The ledger's match names the deal by id (verb update): the write-back made no deal."""
+    cdp.migrate()
+    write_ledger(cdp, [("to-negotiation", "deal", 42, {"stage_id": 3})], match={"id": 42})
+    cdp.run(stream_of("deals", [deal(42, stage_id=3, stage_change_time=ts(1))]))
+    marked = {
+        a["activity_type"]: a["attributes"].get("writeback_action")
+        for a in activities(cdp).values()
+    }
+    assert marked["pipedrive.deal.created"] is None
+    assert marked["pipedrive.deal.stage_changed"] == "to-negotiation"
 
 
 def test_a_later_edit_in_pipedrive_of_a_person_written_back_follows_merge_strategy(cdp):
