@@ -1,6 +1,6 @@
 """Loop prevention: what target-pipedrive wrote, coming back through tap-pipedrive, is told
 apart by target-cdp (writeback_ledger): marked, never engagement, never overwriting the CDP
-person it was written from."""
+person it was written from (a later edit made in Pipedrive does, as merge_strategy says)."""
 
 from __future__ import annotations
 
