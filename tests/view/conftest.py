@@ -9,6 +9,7 @@ import pytest
 from pipedrive_sandbox.testing import start_sandbox
 from view_helpers import (
     BIN,
+    PG_PASSWORD,
     SANDBOX_TOKEN,
     VIEW_PASSWORD,
     View,
@@ -18,8 +19,6 @@ from view_helpers import (
     run_sync,
     serve,
 )
-
-PG_PASSWORD = "pg-secret-3e8d0a"
 
 
 @pytest.fixture(scope="session")

@@ -13,8 +13,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
-from conftest import PG_PASSWORD
-from view_helpers import BIN, SANDBOX_TOKEN, VIEW_PASSWORD, View, query
+from view_helpers import BIN, PG_PASSWORD, SANDBOX_TOKEN, VIEW_PASSWORD, View, query
 
 COUNT_SQL = """
 select

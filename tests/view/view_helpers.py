@@ -28,6 +28,8 @@ ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 SANDBOX_TOKEN = "sbx-tok-7f3a9c2e51d84b06"  # a distinctive value no page may show
 VIEW_PASSWORD = "pw-view-5d1e8b3f9a"
+#: The PostgreSQL CDP's password in its URL (no page may show it).
+PG_PASSWORD = "pg-secret-3e8d0a"
 
 
 def run_sync(tap_config: dict, target_config: dict, work: Path, state: dict | None) -> dict:
