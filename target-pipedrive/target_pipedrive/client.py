@@ -23,6 +23,7 @@ from tap_pipedrive.errors import (
     ApiUnreachableError,
     AuthenticationError,
     BudgetExhausted,
+    PipedriveError,
     RateLimited,
 )
 from tap_pipedrive.rate_limit import RequestPacer, daily_tokens_remaining, refusal
@@ -53,8 +54,9 @@ class Rejected(Exception):  # noqa: N818 - Pipedrive's answer, not our failure
         self.message = message
 
 
-class UncertainOutcome(Exception):  # noqa: N818 - a state, not a bug
-    """A request failed in a way that may still have reached Pipedrive (5xx, no answer)."""
+class UncertainOutcome(PipedriveError):  # noqa: N818 - a state, not a bug
+    """A request failed in a way that may still have reached Pipedrive (5xx, no answer); when
+    it stops the run, the command reports it in one line."""
 
 
 class PipedriveClient:

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 import sqlalchemy as sa
+from tap_pipedrive.errors import PipedriveError
 from target_cdp.database import hide_values, mask_secrets, masked_url
 
 INTENT = "intent"
@@ -47,8 +48,8 @@ _LEDGER_EXISTS = sa.text(
 )
 
 
-class LedgerError(RuntimeError):
-    """The ledger could not be read or written; one line, no secret."""
+class LedgerError(PipedriveError):
+    """The ledger could not be read or written; one line, no secret (the command reports it)."""
 
 
 @dataclass(frozen=True)

@@ -238,7 +238,12 @@ class Runner:
                 return int(answer["data"]["id"])
             except UncertainOutcome as exc:
                 if attempt >= self.client.max_retries:
-                    raise
+                    msg = (
+                        f"action '{action.name}' for {source_key}: {exc} on all {attempt} "
+                        "attempts, so the create may or may not have happened; the next run "
+                        "looks for it before creating (Pipedrive may be down: try later)"
+                    )
+                    raise UncertainOutcome(msg) from None
                 logger.warning(
                     "Create for action '%s' (%s) may or may not have happened (%s); looking "
                     "for it before trying again",

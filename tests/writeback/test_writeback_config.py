@@ -142,6 +142,59 @@ def test_a_refused_token_or_a_wrong_address_is_one_line_at_once(
     assert sandbox.api_token not in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("setting", "faults", "expected"),
+    [
+        (
+            {"database_url": "postgresql://postgres@127.0.0.1:9/cdp"},
+            {},
+            "Database error while opening the database in postgresql://postgres@127.0.0.1:9/cdp",
+        ),
+        (
+            {"max_retries": 1},
+            # the person search goes through; the create answers 500
+            {
+                "server_error": {
+                    "every": 1,
+                    "after": 1,
+                    "paths": ["/api/v2/persons"],
+                    "statuses": [500],
+                }
+            },
+            "HTTP 500 on all 1 attempts, so the create may or may not have happened",
+        ),
+    ],
+)
+def test_an_unreachable_ledger_or_an_uncertain_create_is_one_line(
+    sandbox: RunningSandbox,
+    duck: dict[str, str],
+    tmp_path: Path,
+    setting: dict,
+    faults: dict,
+    expected: str,
+) -> None:
+    who = person("p-500", "uncertain@example.com", "Ann", pipedrive_id=1)
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({**config(sandbox, duck), **setting}))
+    sandbox.control.set_faults(faults)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "target_pipedrive", "--config", str(path)],
+            input=messages([change("p-500:entered", "slipping_subscribers", who=who)]),
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    finally:
+        sandbox.control.clear_faults()
+    assert done.returncode == 1
+    problems = [line for line in done.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(problems) == 1, done.stderr[-3000:]
+    assert expected in problems[0]
+    assert sandbox.api_token not in done.stderr
+
+
 def test_render_jsonl_and_strict_variables() -> None:
     lines = [
         {"change_id": "a:entered", "person": {"first_name": "Ann"}, "row": {"won_deals": 3}},
