@@ -123,8 +123,9 @@ def test_a_password_in_the_query_is_masked_when_the_server_is_unreachable(caplog
 def test_a_value_the_database_refuses_is_one_line_without_the_value(cdp, tmp_path):
     """The staging copy (PostgreSQL COPY, DuckDB read_json) refuses a value: one clear line."""
     cdp.run(stream_of("persons", [person(1, "a@acme.io")]))
-    cdp.execute("alter table {s}.people alter first_name type integer using null")
-    messages = [schema("persons"), record("persons", person(2, "b@acme.io", first_name="Zanzibar"))]
+    cdp.execute("alter table {s}.people alter phone type integer using null")  # in no index
+    zanzibar = person(2, "b@acme.io", phones=[{"value": "Zanzibar", "primary": True}])
+    messages = [schema("persons"), record("persons", zanzibar)]
     with pytest.raises(CDPDatabaseError) as error:
         cdp.run(messages)
     message = str(error.value)
