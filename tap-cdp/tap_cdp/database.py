@@ -30,6 +30,9 @@ SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential|signat
 MASK = "***"
 #: What DuckDB says when another process holds the file.
 _LOCKED = re.compile(r"Could not set lock|Conflicting lock", re.I)
+#: What DuckDB and PostgreSQL say when a schema or table is missing: dbt has not built it yet.
+_NOT_BUILT = re.compile(r"does not exist", re.I)
+DBT_HINT = "run the dbt build (meltano run dbt:build, or the sync-cdp job) first"
 
 
 class CDPReadError(RuntimeError):
@@ -170,4 +173,6 @@ def _read_error(exc: Exception, url: str, doing: str) -> CDPReadError:
     problem = mask_secrets(detail[0], url) if detail else type(exc).__name__
     if _LOCKED.search(problem):
         problem = "another process holds the DuckDB file (raise lock_timeout to wait longer)"
+    elif _NOT_BUILT.search(problem):
+        problem = f"{problem.rstrip('.')}; {DBT_HINT}"
     return CDPReadError(f"Database error while {doing} in {masked_url(url)}: {problem}")

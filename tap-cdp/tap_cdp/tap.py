@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import typing as t
 
+import click
 from singer_sdk import typing as th
 from singer_sdk.sql import SQLTap
 
+from tap_cdp.cli import REPORTED_ELSEWHERE, CDPCommand
 from tap_cdp.client import CDPConnector, CDPTableStream
 from tap_cdp.database import check_database_url
 from tap_cdp.streams import AudienceChangesStream, catalog_entry
@@ -64,6 +66,13 @@ class TapCDP(SQLTap):
         super().__init__(*args, **kwargs)
         check_database_url(self.config.get("database_url"))
 
+    @classmethod
+    def get_singer_command(cls) -> click.Command:
+        """The SDK's command, reporting a CDP that cannot be read in one line."""
+        command = super().get_singer_command()
+        command.__class__ = CDPCommand
+        return command
+
     @property
     def catalog_dict(self) -> dict:
         if self._catalog_dict is None and not self.input_catalog:
@@ -82,4 +91,6 @@ class TapCDP(SQLTap):
             for entry in self.catalog_dict["streams"]
             if entry["tap_stream_id"] != AudienceChangesStream.name
         ]
+        for stream in streams:
+            stream.logger.addFilter(REPORTED_ELSEWHERE)
         return streams

@@ -4,6 +4,7 @@ for a DuckDB file another process holds."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import subprocess
 import sys
 import threading
@@ -13,6 +14,7 @@ import duckdb
 import pytest
 from tap_cdp.bookmark import ChangeBookmark
 from tap_cdp.database import CDPReadError, create_engine, reading
+from tap_cdp.streams import catalog_entry
 from target_pipedrive.ledger import Ledger
 
 T = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -112,3 +114,40 @@ def test_target_pipedrives_ledger_waits_for_the_file_and_releases_it(tmp_path: P
     with duckdb.connect(str(path), read_only=True) as conn:
         tables = conn.execute("select table_name from information_schema.tables").fetchall()
     assert ("writeback_ledger",) in tables
+
+
+UNREACHABLE = "postgresql://postgres:secret-pw@127.0.0.1:9/cdp"
+
+
+@pytest.mark.parametrize(
+    ("url", "sync", "expected"),
+    [
+        (UNREACHABLE, False, "while discovering the CDP tables in postgresql://postgres:***@"),
+        (UNREACHABLE, True, "while reading audience changes in postgresql://postgres:***@"),
+        (None, True, 'schema "audiences" does not exist; run the dbt build (meltano run dbt:build'),
+    ],
+)
+def test_a_cdp_that_cannot_be_read_is_one_line(
+    tmp_path: Path, url: str | None, sync: bool, expected: str
+) -> None:
+    if url is None:  # a CDP file target-cdp wrote but dbt never built
+        duckdb.connect(str(tmp_path / "cdp.duckdb")).execute("CREATE SCHEMA cdp").close()
+        url = f"duckdb:///{tmp_path / 'cdp.duckdb'}"
+    (tmp_path / "config.json").write_text(json.dumps({"database_url": url}))
+    entry = catalog_entry()
+    next(m for m in entry["metadata"] if m["breadcrumb"] == [])["metadata"]["selected"] = True
+    (tmp_path / "catalog.json").write_text(json.dumps({"streams": [entry]}))
+    mode = ["--catalog", str(tmp_path / "catalog.json")] if sync else ["--discover"]
+    done = subprocess.run(
+        [sys.executable, "-m", "tap_cdp", "--config", str(tmp_path / "config.json"), *mode],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1
+    problems = [line for line in done.stderr.splitlines() if "ERROR" in line or "Traceback" in line]
+    assert len(problems) == 1, done.stderr[-3000:]
+    assert "tap-cdp: Database error while" in problems[0]
+    assert expected in problems[0]
+    assert "secret-pw" not in done.stderr
