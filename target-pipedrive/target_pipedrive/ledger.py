@@ -5,6 +5,7 @@ hash), the Pipedrive id it produced and whether the call is known to have been m
 (``status``: ``intent`` written before the call, ``done`` after Pipedrive's answer). An intent
 is committed before anything is sent; a ``done`` is committed together with the next write
 (one transaction per action instead of two: a group commit), and before any STATE goes out.
+On DuckDB the file is opened for each read and each commit group and let go after it.
 The run is the ledger's only writer, so an action's rows are read once and kept.
 ``writeback_errors`` keeps every 4xx Pipedrive gave a record, and every record an action
 skipped before any call (``status`` null: a template rendered empty or not a number, so the
@@ -128,8 +129,12 @@ class Ledger:
         self._rows: dict[str, dict[str, Entry]] = {}
         #: (action, source key, Pipedrive id, time) answered but not yet committed ``done``.
         self._pending_done: list[tuple[str, str, int, dt.datetime]] = []
-        self.engine = sa.create_engine(url, hide_parameters=True)
-        duckdb = self.engine.dialect.name == "duckdb"
+        duckdb = sa.engine.make_url(url).get_backend_name() == "duckdb"
+        # A DuckDB file admits one writing process: no pool, so every read and every commit
+        # group lets the file go when it ends (target-cdp, a live apply job or cdp-view can
+        # use it in between; this run waits for them as it waits for tap-cdp).
+        pool = {"poolclass": sa.pool.NullPool} if duckdb else {}
+        self.engine = sa.create_engine(url, hide_parameters=True, **pool)
         if duckdb:
             sa.event.listen(self.engine, "do_connect", _wait_for_duckdb_file)
         qualified, quoted = schema, f'"{schema}"'

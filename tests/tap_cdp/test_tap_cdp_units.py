@@ -116,6 +116,29 @@ def test_target_pipedrives_ledger_waits_for_the_file_and_releases_it(tmp_path: P
     assert ("writeback_ledger",) in tables
 
 
+def test_target_pipedrives_ledger_lets_the_file_go_after_each_write(tmp_path: Path) -> None:
+    """Between its writes the run holds no DuckDB file: another process can write it."""
+    path = tmp_path / "cdp.duckdb"
+    ledger = Ledger(f"duckdb:///{path}", "cdp", "r")
+    ledger.write_intent("a", "k1", "note", "h", {"body": {}}, (None, None))
+    assert ledger.get("a", "k1") is not None
+    writer = "import sys, duckdb; duckdb.connect(sys.argv[1]).execute('CREATE TABLE t (x INT)')"
+    done = subprocess.run(
+        [sys.executable, "-c", writer, str(path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    ledger.write_done("a", "k1", 7)
+    ledger.dispose()
+    with duckdb.connect(str(path), read_only=True) as conn:
+        assert conn.execute(
+            "SELECT pipedrive_id, status FROM cdp.cdp.writeback_ledger"
+        ).fetchall() == [(7, "done")]
+
+
 UNREACHABLE = "postgresql://postgres:secret-pw@127.0.0.1:9/cdp"
 
 
