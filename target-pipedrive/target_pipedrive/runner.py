@@ -131,7 +131,7 @@ class Runner:
         if entry is not None:
             known = known or entry.pipedrive_id
             if known is None and entry.status == INTENT:
-                known = self._find(action, source_key, entry.payload)
+                known = self._look_up(action, source_key, entry.payload)
                 if known is not None and action.verb == "create" and entry.payload_hash == digest:
                     # the unfinished create made exactly this: record it, send nothing (an
                     # upsert may have found a person it had not yet updated: it updates)
@@ -258,6 +258,13 @@ class Runner:
                     raise LookupFailed(failure) from None
                 if found is not None:
                     return found
+
+    def _look_up(self, action: Action, source_key: str, payload: Mapping[str, Any]) -> int | None:
+        """``_find`` for an intent a previous run left: a 4xx stops the run, the row kept."""
+        try:
+            return self._find(action, source_key, payload)
+        except Rejected as exc:
+            raise _unresolved(action, source_key, exc) from None
 
     def _search_person(self, match: Mapping[str, Any], object_type: str) -> int | None:
         assert self.client is not None

@@ -11,7 +11,10 @@ import pytest
 import requests
 import sqlalchemy as sa
 from pipedrive_sandbox.testing import RunningSandbox
+from target_pipedrive.actions import parse_action
+from target_pipedrive.client import Rejected, UncertainOutcome
 from target_pipedrive.ledger import Ledger
+from target_pipedrive.runner import Runner
 from writeback_helpers import (
     ACCEPTANCE_ACTIONS,
     change,
@@ -463,3 +466,25 @@ def test_skipped_records_are_stored_as_errors(
     assert "person_id rendered empty" in errors[0]["message"]
     assert "not an integer" in errors[1]["message"]
     assert rows(duck, "writeback_ledger") == []
+
+
+class _Refusing:
+    """A client whose every call Pipedrive refuses."""
+
+    max_retries = 1
+
+    def call(self, *_: Any, **__: Any) -> dict:
+        raise Rejected(400, "bad request")
+
+
+def test_an_intent_whose_lookup_is_refused_stops_the_run_and_stays(duck: dict[str, str]) -> None:
+    action = parse_action(ACCEPTANCE_ACTIONS[2], 0)
+    who = person("p1", None, "R", 5)
+    record = change("r1:entered", "repeat_customers", who=who, row={"won_deals": 2})
+    ledger = Ledger(duck["database_url"], "cdp", "r")
+    ledger.write_intent(action.name, "r1:entered", "note", "old", {"body": {}}, (None, None))
+    runner = Runner(_Refusing(), ledger, {})  # type: ignore[arg-type]
+    with pytest.raises(UncertainOutcome, match="could not be looked up"):
+        runner.run(action, "r1:entered", record, ("p1", None))
+    ledger.dispose()
+    assert [r["status"] for r in rows(duck, "writeback_ledger")] == ["intent"]
