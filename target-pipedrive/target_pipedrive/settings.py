@@ -44,6 +44,12 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
         ),
         "schema": _prop("string", "Schema of the CDP tables and the ledger", default="cdp"),
         "actions": _prop("array", "The actions to perform (see the README)", items={}),
+        "enabled": _prop(
+            "boolean",
+            "Perform the actions; false pauses the write-back (nothing sent, no STATE emitted: "
+            "the changes wait until it is on again)",
+            default=True,
+        ),
         "dry_run": _prop(
             "boolean", "Print the calls the actions would make; send none", default=False
         ),

@@ -30,6 +30,12 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
 
 
+PAUSED = (
+    "the write-back is off (setting enabled: false); turn it on to act on these changes, "
+    "which wait for it"
+)
+
+
 class TargetPipedrive(Target):
     """Write-back from the CDP into Pipedrive."""
 
@@ -48,14 +54,17 @@ class TargetPipedrive(Target):
         self.max_parallelism = 1
         self.stopped: str | None = None
         self.dry_run = bool(config.get("dry_run"))
+        paused = config.get("enabled") is False
         credentials = config.get("api_token") or config.get("refresh_token")
-        self.client = PipedriveClient(config) if credentials else None
+        self.client = PipedriveClient(config) if credentials and not paused else None
         self.ledger = Ledger(
             config["database_url"],
             config.get("schema") or "cdp",
             uuid.uuid4().hex,
-            writable=not self.dry_run,
+            writable=not (self.dry_run or paused),
         )
+        if paused:
+            self.stop(PAUSED)
         custom = self._custom_field_names() if self.client else {}
         self.runner = Runner(
             None if self.dry_run else self.client, self.ledger, custom, dry_run=self.dry_run

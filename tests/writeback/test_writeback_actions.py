@@ -264,6 +264,26 @@ def test_dry_run_sends_nothing(
     assert target.runner.counts == {"dry_run": 2, "skipped": 1}
 
 
+def test_a_paused_write_back_sends_nothing_and_the_changes_wait_for_it(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    who = person("p-paused", f"{unique('paused')}@x.org", "Pat")
+    records = [change("paused:entered", "slipping_subscribers", who=who)]
+    sandbox.control.reset_stats()
+    states, target = run(config(sandbox, duck, enabled=False), messages(records))
+    assert states == []  # tap-cdp's bookmark stays: the change waits
+    assert sandbox.control.stats()["requests"] == 0  # not even the field definitions
+    assert not Path(duck["database_url"].removeprefix("duckdb:///")).exists()
+    assert target.runner.counts == {}
+    states, _ = run(config(sandbox, duck), messages(records))  # on again: acted on
+    assert states == [{"bookmark": "s1"}]
+    [row] = [
+        r for r in rows(duck, "writeback_ledger") if r["action"] == ACCEPTANCE_ACTIONS[0]["name"]
+    ]
+    assert row["status"] == "done"
+    assert row["source_key"] == "paused:entered"
+
+
 def test_budget_stops_cleanly_and_the_next_run_continues(
     sandbox: RunningSandbox, duck: dict[str, str]
 ) -> None:
