@@ -39,6 +39,7 @@ from cdp_view.settings_form import (
     TAP,
     TARGET,
     TARGET_SETTINGS,
+    WRITEBACK,
     Change,
     SettingRefusedError,
     changes,
@@ -59,9 +60,10 @@ NOTICES = {
     "saved_resync": "Settings saved in meltano.yml. This change applies to data synced from now "
     "on: resync to apply it to what the CDP already holds.",
     "renamed": "Name saved in meltano.yml.",
-    "disconnected": "Disconnected: the schedule is paused and every CDP row is kept.",
-    "disconnected_webhooks": "Disconnected: the schedule is paused, the webhooks are "
-    "unregistered and every CDP row is kept.",
+    "disconnected": "Disconnected: the sync schedule is paused, write-back actions are off and "
+    "every CDP row is kept.",
+    "disconnected_webhooks": "Disconnected: the sync schedule is paused, write-back actions are "
+    "off, the webhooks are unregistered and every CDP row is kept.",
     "resync": "Resync started: a full sync is running.",
 }
 MAX_NAME_LENGTH = 80
@@ -78,6 +80,8 @@ class Source:
     target: dict[str, Any]
     #: The webhook receiver's settings (empty when meltano.yml defines no pipedrive-webhooks).
     receiver: dict[str, Any]
+    #: The write-back loader's settings (None when meltano.yml defines no target-pipedrive).
+    writeback: dict[str, Any] | None
 
     @classmethod
     def load(cls, project: MeltanoProject) -> Source:
@@ -87,7 +91,7 @@ class Source:
         created Meltano's system database if needed (concurrent first runs race to migrate it).
         """
         view = project.plugin_config(VIEW)
-        with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
             tap = pool.submit(project.plugin_config, TAP)
             target = pool.submit(project.plugin_config, TARGET)
             hooks = (
@@ -95,16 +99,30 @@ class Source:
                 if project.has_plugin(receiver.PLUGIN)
                 else None
             )
+            writeback = (
+                pool.submit(project.plugin_config, WRITEBACK)
+                if project.has_plugin(WRITEBACK)
+                else None
+            )
             return cls(
                 view=view,
                 tap={**tap.result(), "_select": project.select_patterns(TAP)},
                 target=target.result(),
                 receiver=hooks.result() if hooks else {},
+                writeback=writeback.result() if writeback else None,
             )
 
     def current(self) -> dict[str, dict[str, Any]]:
         """Per plugin, the settings the details panel edits."""
-        return {TAP: self.tap, TARGET: self.target}
+        plugins = {TAP: self.tap, TARGET: self.target}
+        if self.writeback is not None:
+            plugins[WRITEBACK] = self.writeback
+        return plugins
+
+    @property
+    def writeback_enabled(self) -> bool:
+        """Whether the write-back acts (its ``enabled`` setting; on unless set false)."""
+        return self.writeback is not None and self.writeback.get("enabled") is not False
 
 
 @dataclass
@@ -273,7 +291,8 @@ async def _details_page(
         "streams": STREAMS,
         "selected": selected_streams(source.tap.get("_select") or []),
         "include_custom_fields": bool(source.tap.get("include_custom_fields")),
-        "writeback_configured": state.project.has_plugin("target-pipedrive"),
+        "writeback_configured": source.writeback is not None,
+        "writeback_enabled": source.writeback_enabled,
     }
     return render(request, "details.html", context, status)
 
@@ -303,6 +322,7 @@ async def save_settings(request: Request) -> Response:
         form,
         streams=[str(s) for s in form.getlist("streams")],
         current_select=list(source.tap.get("_select") or []),
+        writeback=source.writeback is not None,
     )
     shown = {name: str(form.get(name, "")) for name in (*TARGET_SETTINGS, "writable_fields_all")}
     try:
@@ -355,14 +375,18 @@ def _write(project: MeltanoProject, change: Change) -> None:
 
 
 async def disconnect(request: Request) -> Response:
-    """Pause every schedule that runs the tap, then unregister the receiver's webhooks (when a
-    receiver is configured) with its own ``unregister``; every CDP row stays."""
+    """Pause every schedule that runs the tap and the write-back's actions (its ``enabled``),
+    then unregister the receiver's webhooks (when a receiver is configured) with its own
+    ``unregister``; every CDP row stays."""
     await checked_form(request)
     state = _state(request)
     try:
         for schedule in await run_in_threadpool(state.project.schedules_of, TAP):
             if not schedule.paused:
                 await run_in_threadpool(state.project.pause_schedule, schedule.name)
+        if state.source.writeback_enabled:
+            await run_in_threadpool(state.project.set_setting, WRITEBACK, "enabled", False)
+            state.source.writeback = {**(state.source.writeback or {}), "enabled": False}
     except MeltanoCommandError as exc:
         return await _details_page(request, error=str(exc), status=400)
     if not receiver.configured(state.source.receiver):

@@ -19,6 +19,8 @@ from target_cdp.sinks import SINKS
 
 TAP = "tap-pipedrive"
 TARGET = "target-cdp"
+#: The write-back loader: the panel's switch is its ``enabled`` setting (default on).
+WRITEBACK = "target-pipedrive"
 
 #: target-cdp settings the panel edits, in display order.
 TARGET_SETTINGS: tuple[str, ...] = (
@@ -86,13 +88,14 @@ def form_values(config: Mapping[str, Any]) -> dict[str, str]:
 
 
 def parse_form(
-    form: Mapping[str, Any], *, streams: list[str], current_select: list[str]
+    form: Mapping[str, Any], *, streams: list[str], current_select: list[str], writeback: bool
 ) -> dict[str, dict[str, Any]]:
     """The submitted form as plugin values: ``{plugin: {setting: value}}``.
 
     Values are parsed leniently (a number field holding ``abc`` stays a string) so that the
     plugin's own checks, not this parser, say what is wrong. Select patterns the form does not
-    show (``person_changelog.*``, property-level patterns) are kept as they are.
+    show (``person_changelog.*``, property-level patterns) are kept as they are. The write-back
+    switch is read only where the project has the write-back loader (``writeback``).
     """
     target: dict[str, Any] = {}
     for name in TARGET_SETTINGS:
@@ -116,7 +119,10 @@ def parse_form(
         "_select": [p for p in current_select if p.removesuffix(".*") not in STREAMS]
         + [f"{stream}.*" for stream in STREAMS if stream in streams],
     }
-    return {TARGET: target, TAP: tap}
+    submitted = {TARGET: target, TAP: tap}
+    if writeback:
+        submitted[WRITEBACK] = {"enabled": "writeback_enabled" in form}
+    return submitted
 
 
 def check_target(config: Mapping[str, Any]) -> None:
@@ -189,6 +195,8 @@ def retention_overrides(value: Any) -> Any:
 def _default(plugin: str, name: str) -> Any:
     if plugin == TARGET:
         return CONFIG_JSONSCHEMA["properties"][name].get("default")
+    if (plugin, name) == (WRITEBACK, "enabled"):
+        return True
     return None
 
 

@@ -166,6 +166,18 @@ def test_settings_persist_in_meltano_yml(
         time.sleep(0.2)
     assert runs.read_text().split() == ["--environment", "dev", "run", "--full-refresh", "sync-cdp"]
 
+    page.goto("/")
+    expect(page.locator("#writeback-enabled")).to_be_checked()  # on by default
+    page.uncheck("#writeback-enabled")
+    page.click("#save")
+    expect(page.locator("#notice")).to_contain_text("Settings saved")
+    expect(page.locator("#writeback-enabled")).not_to_be_checked()
+    assert environment_config(settings_view, "loaders", "target-pipedrive")["enabled"] is False
+    page.check("#writeback-enabled")
+    page.click("#save")
+    expect(page.locator("#writeback-enabled")).to_be_checked()
+    assert environment_config(settings_view, "loaders", "target-pipedrive")["enabled"] is True
+
     before = settings_view.meltano_yml()
     page.fill("input[name=activity_retention_days]", "-5")
     page.click("#save")
@@ -184,6 +196,8 @@ def test_settings_persist_in_meltano_yml(
         s["name"]: s["interval"] for s in yaml.safe_load(settings_view.meltano_yml())["schedules"]
     }
     assert schedules["sync-cdp-every-15-minutes"] == "@manual"  # the one running the tap
+    assert environment_config(settings_view, "loaders", "target-pipedrive")["enabled"] is False
+    expect(page.locator("#writeback-enabled")).not_to_be_checked()
     (rows_after,) = query(duckdb_url, COUNT_SQL)
     assert rows_after == rows_before
     page.goto("/overview")

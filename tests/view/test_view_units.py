@@ -17,6 +17,7 @@ from cdp_view.receiver import ReceiverStatus
 from cdp_view.settings_form import (
     TAP,
     TARGET,
+    WRITEBACK,
     SettingRefusedError,
     changes,
     check_target,
@@ -43,7 +44,9 @@ SELECT = ["persons.*", "deals.*", "person_changelog.*"]
 
 
 def _submit(**fields: str) -> dict[str, dict]:
-    return parse_form({**FORM, **fields}, streams=["persons", "deals"], current_select=SELECT)
+    return parse_form(
+        {**FORM, **fields}, streams=["persons", "deals"], current_select=SELECT, writeback=False
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,7 +62,7 @@ def _submit(**fields: str) -> dict[str, dict]:
 )
 def test_a_bad_value_is_refused_with_the_targets_message(fields: dict, message: str) -> None:
     form = {k: v for k, v in {**FORM, **fields}.items() if v is not None}
-    submitted = parse_form(form, streams=[], current_select=SELECT)
+    submitted = parse_form(form, streams=[], current_select=SELECT, writeback=False)
     with pytest.raises(SettingRefusedError, match=message):
         check_target(submitted[TARGET])
 
@@ -89,12 +92,31 @@ def test_good_values_pass_and_only_changes_are_written() -> None:
 
 
 def test_unchecking_a_stream_keeps_patterns_the_form_does_not_show() -> None:
-    submitted = parse_form(FORM, streams=["deals"], current_select=SELECT)
+    submitted = parse_form(FORM, streams=["deals"], current_select=SELECT, writeback=False)
     assert submitted[TAP]["_select"] == ["person_changelog.*", "deals.*"]
     current = {TARGET: {}, TAP: {"include_custom_fields": True, "_select": SELECT}}
     (change,) = changes(current, submitted)
     assert change.name == "_select"
     assert not needs_resync([change])
+
+
+@pytest.mark.parametrize(
+    ("current", "form", "written"),
+    [
+        ({}, {}, {(WRITEBACK, "enabled"): False}),  # on by default, box unticked: off
+        ({}, {"writeback_enabled": "on"}, {}),  # on, and left on: nothing written
+        ({"enabled": False}, {"writeback_enabled": "on"}, {(WRITEBACK, "enabled"): True}),
+    ],
+)
+def test_the_write_back_switch_writes_target_pipedrives_enabled(
+    current: dict, form: dict, written: dict
+) -> None:
+    submitted = parse_form({**FORM, **form}, streams=[], current_select=[], writeback=True)
+    plugins = {TARGET: {}, TAP: {"include_custom_fields": True, "_select": []}}
+    found = changes({**plugins, WRITEBACK: current}, submitted)
+    assert {(c.plugin, c.name): c.value for c in found if c.plugin == WRITEBACK} == written
+    without = parse_form({**FORM, **form}, streams=[], current_select=[], writeback=False)
+    assert WRITEBACK not in without  # no write-back loader in the project: no switch
 
 
 def test_listening_beyond_loopback_needs_a_password() -> None:
