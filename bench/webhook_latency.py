@@ -57,6 +57,8 @@ def free_port() -> int:
 
 def percentiles(values: list[float]) -> str:
     """p50 / p95 / max in seconds."""
+    if not values:
+        return "none measured"
     ordered = sorted(values)
     p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
     return f"p50 {statistics.median(ordered):.1f} s, p95 {p95:.1f} s, max {ordered[-1]:.1f} s"
@@ -281,16 +283,18 @@ def report_engine(label: str, scenario: Scenario, singles: int, burst_size: int)
     scenario.start_receiver()
     single = single_changes(scenario, persons[-singles:])
     single_runs = scenario.runs()
-    burst_latencies, stats = burst(scenario, persons[:burst_size])
-    runs = [r for r in scenario.runs() if r.run_id not in {s.run_id for s in single_runs}]
+    print(f"[{label}] single changes ({len(single)}): {percentiles(single)}")
     durations = [
         (r.finished_at - r.started_at).total_seconds() for r in single_runs if r.finished_at
     ]
-    print(f"[{label}] single changes ({len(single)}): {percentiles(single)}")
     print(
         f"[{label}]   bound: quiet period {scenario.quiet:.1f} s + one apply run "
         f"(Meltano start-up, tap, target): {percentiles(durations)} per run"
     )
+    if not burst_size:
+        return
+    burst_latencies, stats = burst(scenario, persons[:burst_size])
+    runs = [r for r in scenario.runs() if r.run_id not in {s.run_id for s in single_runs}]
     print(
         f"[{label}] burst of {burst_size} changes: {percentiles(burst_latencies)}; "
         f"{len(runs)} apply run(s): "
