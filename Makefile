@@ -24,7 +24,7 @@ install: $(VENV)/.installed
 demo: install
 	PATH="$(BIN):$$PATH" $(BIN)/python scripts/demo.py
 
-# Two workers; a module, and the e2e area (every Meltano run), stay on one (tests/conftest.py).
+# Two workers; a module, and the e2e area (every Meltano run), stay on one (conftest.py).
 # Collection order (e2e first): the longest unit starts first.
 test: install lint
 	PATH="$(BIN):$$PATH" $(BIN)/pytest -n 2 --no-loadscope-reorder

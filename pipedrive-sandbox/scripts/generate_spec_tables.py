@@ -2,8 +2,8 @@
 
 The sandbox does not parse the 2.8 MB of YAML at start-up: this script distils what the server
 needs (the ``x-token-cost`` and OAuth scopes of every operation, and the query parameters of the
-operations it serves) into a small Python module. ``tests/sandbox/test_spec_tables.py`` re-runs the
-distillation and fails when the module and the specs disagree.
+operations it serves) into a small Python module. ``pipedrive-sandbox/tests/test_spec_tables.py``
+re-runs the distillation and fails when the module and the specs disagree.
 
 Usage: python pipedrive-sandbox/scripts/generate_spec_tables.py [SPEC_DIR] > .../spec_tables.py
 """

@@ -9,7 +9,8 @@ every property is nullable (Pipedrive sends null for unset values) except ``id``
 ``format: date-time`` (the tap converts them to RFC 3339 UTC); and the fields the tap asks for
 through ``include_fields`` (or that Pipedrive documents outside the schema, see EXTRA_PROPERTIES)
 are added. ``custom_fields`` is left out: the tap builds it at discovery from the field
-definitions. tests/tap/test_schemas.py fails when the committed files differ from this output.
+definitions. tap-pipedrive/tests/test_tap_units.py fails when the committed files differ from
+this output.
 """
 
 from __future__ import annotations

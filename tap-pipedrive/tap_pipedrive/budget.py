@@ -15,7 +15,8 @@ from collections import Counter
 from tap_pipedrive.errors import BudgetExhausted
 
 # (API version, path template) → x-token-cost, for every endpoint the tap calls.
-# tests/tap/test_tap_units.py checks each entry against spec/pipedrive-openapi/v{1,2}.yaml.
+# tap-pipedrive/tests/test_tap_units.py checks each entry against the specs
+# (spec/pipedrive-openapi/v{1,2}.yaml).
 TOKEN_COSTS: dict[tuple[str, str], int] = {
     ("v2", "/persons"): 10,
     ("v2", "/organizations"): 10,

@@ -10,7 +10,7 @@ the applying job reports the position it applied through (``applied_through`` of
 position the spool had when the run started, so every stream stops at the same event and
 events arriving meanwhile are the next run's. The tap never creates a table: a database
 without the spool's tables is one line (an empty spool created in its place would hide a
-mistyped ``webhook_spool``). ``tests/tap/test_tap_live.py`` writes with the
+mistyped ``webhook_spool``). ``tap-pipedrive/tests/test_tap_live.py`` writes with the
 receiver's spool and reads with this module, so the two sides stay in agreement.
 """
 

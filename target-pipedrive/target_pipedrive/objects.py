@@ -3,10 +3,10 @@
 Taken from Pipedrive's OpenAPI specs (``spec/pipedrive-openapi/v{1,2}.yaml``): API v2 for
 persons, organizations, deals and activities (``POST /api/v2/<kind>``, ``PATCH
 /api/v2/<kind>/{id}``), v1 for notes (``POST /v1/notes``, ``PUT /v1/notes/{id}``), with each
-operation's ``x-token-cost``. ``tests/writeback/test_objects.py`` checks every entry against the
-specs. Each body field has the JSON type a rendered template is converted to (``person_id`` an
-integer, ``emails`` a list of ``{value, primary}``): a template renders text, Pipedrive wants
-types.
+operation's ``x-token-cost``. ``target-pipedrive/tests/test_writeback_config.py`` checks every
+entry against the specs. Each body field has the JSON type a rendered template is converted to
+(``person_id`` an integer, ``emails`` a list of ``{value, primary}``): a template renders text,
+Pipedrive wants types.
 """
 
 from __future__ import annotations

@@ -1,10 +1,16 @@
-"""Fixtures shared by every test area: PostgreSQL databases made per test run."""
+"""Fixtures and scheduling shared by every test area: PostgreSQL databases made per test run.
+
+Each plugin's tests live beside it (``tap-pipedrive/tests/``, ``target-cdp/tests/``, ...); the
+tests that span parts stay at the root (``tests/e2e/``, ``tests/transform/``). This file sits at
+the repository root so that every one of those directories shares it.
+"""
 
 from __future__ import annotations
 
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -22,7 +28,7 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     """Schedule ``make test``'s two workers by work units that must not be split.
 
     A module's tests stay on one worker, so its module-scoped fixtures (a sync, a dbt build
-    history) are built once; so do the ``view`` area's, whose session fixtures fill CDPs by real
+    history) are built once; so do cdp-view's, whose session fixtures fill CDPs by real
     syncs. Every test that runs the repository's Meltano project lives in ``e2e/``, and that
     area is one unit: its runs share the project's ``.meltano/`` (plugin virtualenvs, installed
     on first use, and each plugin's run files). xdist's own ``loadgroup`` cannot say this with
@@ -34,21 +40,23 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     class AreaScheduling(LoadScopeScheduling):
         def _split_scope(self, nodeid: str) -> str:
             path = nodeid.partition("::")[0]
-            folder = path.rpartition("/")[0].rpartition("/")[2]  # .../<area>/test_x.py
+            folder = path.rpartition("/")[0]  # e.g. tests/e2e, cdp-view/tests
             return folder if folder in SHARED_AREAS else path
 
     return AreaScheduling(config, log)
 
 
-SHARED_AREAS = frozenset({"e2e", "view"})
-"""Test areas run as one unit on one worker (see ``pytest_xdist_make_scheduler``)."""
+E2E = Path(__file__).resolve().parent / "tests" / "e2e"
+
+SHARED_AREAS = frozenset({"tests/e2e", "cdp-view/tests"})
+"""Test folders run as one unit on one worker (see ``pytest_xdist_make_scheduler``)."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Keep the scheduling rule true: a test marked ``meltano`` must live in ``e2e/``."""
     for item in items:
-        if item.get_closest_marker("meltano") and item.path.parent.name != "e2e":
-            msg = f"{item.nodeid} runs Meltano: move it to tests/e2e/ (see tests/conftest.py)"
+        if item.get_closest_marker("meltano") and item.path.parent != E2E:
+            msg = f"{item.nodeid} runs Meltano: move it to tests/e2e/ (see conftest.py)"
             raise pytest.UsageError(msg)
 
 
