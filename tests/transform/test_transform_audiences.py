@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import re
 
+import psycopg
+import pytest
 import transform_scenario as scenario
 from transform_dbt import Build, BuildHistory
 
@@ -237,3 +239,24 @@ def test_rebuild_at_the_same_as_of_on_newer_data(build_history: BuildHistory) ->
     assert stints(build_history.build(cdp, as_of)) == [(1, as_of, as_of)]
     cdp.find_deal("d_person_opened_long_ago").update(status="open")
     assert stints(build_history.build(cdp, as_of)) == [(1, as_of, as_of), (2, as_of, None)]
+
+
+def test_membership_has_its_read_indexes_once_on_postgres(build_history: BuildHistory) -> None:
+    """cdp-view's person and audience pages read audience_membership by member and by audience:
+    on PostgreSQL each index exists after the first build and is not added again by later ones."""
+    database = build_history.project.database
+    if database.dialect != "postgres":
+        pytest.skip("the indexes are PostgreSQL's; DuckDB pages scan zone maps")
+    with psycopg.connect(database.location) as conn:
+        definitions = conn.execute(
+            "select indexdef from pg_indexes where schemaname = %s"
+            " and tablename = 'audience_membership'",
+            (build_history.project.audience_schema,),
+        ).fetchall()
+    shapes = sorted(definition.partition(" USING btree ")[2] for (definition,) in definitions)
+    assert shapes == [
+        "(audience, entered_at)",
+        "(audience, exited_at)",
+        "(audience, member_id) WHERE (exited_at IS NULL)",
+        "(member_id)",
+    ]

@@ -9,6 +9,12 @@
     unique_key='membership_id',
     incremental_strategy='delete+insert',
     on_schema_change='append_new_columns',
+    post_hook=[
+        "{{ ensure_index('(member_id)') }}",
+        "{{ ensure_index('(audience, member_id) WHERE (exited_at IS NULL)') }}",
+        "{{ ensure_index('(audience, entered_at)') }}",
+        "{{ ensure_index('(audience, exited_at)') }}",
+    ],
 ) }}
 
 {%- if execute and is_incremental() and model.resource_type == 'model' -%}
