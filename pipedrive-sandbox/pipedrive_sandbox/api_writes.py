@@ -43,7 +43,7 @@ _TIME_FIELDS = {"add_time", "archive_time", "close_time", "won_time", "lost_time
 _DATE_FIELDS = {"expected_close_date", "due_date", "birthday"}
 
 
-def _json_body(req: Request) -> dict[str, Any]:
+def json_body(req: Request) -> dict[str, Any]:
     try:
         body = orjson.loads(req.body or b"{}")
     except orjson.JSONDecodeError as exc:
@@ -53,7 +53,7 @@ def _json_body(req: Request) -> dict[str, Any]:
     return body
 
 
-def _check_types(body: dict[str, Any], table: dict[str, Any]) -> None:
+def check_types(body: dict[str, Any], table: dict[str, Any]) -> None:
     fields = table["fields"]
     for name, value in body.items():
         spec = fields.get(name)
@@ -162,9 +162,9 @@ def _check_deal(store: Store, fields: dict[str, Any]) -> None:
 
 
 def _validated(req: Request, kind: str) -> dict[str, Any]:
-    body = _json_body(req)
+    body = json_body(req)
     table = REQUEST_BODIES[(req.version, req.method, req.template)]
-    _check_types(body, table)
+    check_types(body, table)
     store = req.sandbox.store
     if kind == "persons" and "marketing_status" in body and not store.marketing_app:
         # Spec v2 POST/PATCH /persons: accepted only "if the company uses the Campaigns product".
@@ -231,7 +231,7 @@ def merge_entity(req: Request) -> Response:
     kind = _KINDS[req.template.removesuffix("/{id}/merge")]
     store = req.sandbox.store
     merged_id = parse_id(req.params["id"])
-    body = _json_body(req)
+    body = json_body(req)
     unknown = set(body) - {"merge_with_id"}
     if unknown:
         raise BadRequestError(
@@ -250,14 +250,14 @@ def merge_entity(req: Request) -> Response:
 
 
 def _note_fields(req: Request) -> dict[str, Any]:
-    body = _json_body(req)
+    body = json_body(req)
     table = REQUEST_BODIES[(req.version, req.method, req.template)]
     for name, value in list(body.items()):
         if name.startswith("pinned_to_"):
             if value not in _NUMBER_BOOLEANS:
                 raise BadRequestError(f"Field '{name}' must be 0 or 1")
             body[name] = _NUMBER_BOOLEANS[value]
-    _check_types({k: v for k, v in body.items() if not k.startswith("pinned_to_")}, table)
+    check_types({k: v for k, v in body.items() if not k.startswith("pinned_to_")}, table)
     unknown = set(body) - set(table["fields"])
     if unknown:
         raise BadRequestError(f"Unknown field '{sorted(unknown)[0]}'")

@@ -16,6 +16,7 @@ import orjson
 
 from pipedrive_sandbox import (
     api_history,
+    api_leads,
     api_search,
     api_v1,
     api_v2,
@@ -29,6 +30,7 @@ from pipedrive_sandbox.clock import SandboxClock, default_anchor
 from pipedrive_sandbox.config import SandboxConfig
 from pipedrive_sandbox.errors import SCOPE_MISMATCH, UNAUTHORIZED_BODY, ApiError, error_body
 from pipedrive_sandbox.faults import FaultInjector
+from pipedrive_sandbox.leads import LeadBook
 from pipedrive_sandbox.oauth import OAuthServer
 from pipedrive_sandbox.ratelimit import RateLimiter
 from pipedrive_sandbox.routing import Request, Response, Router
@@ -87,6 +89,16 @@ def build_router() -> Router:
     router.add("v1", "DELETE", "/notes/{id}", api_writes.delete_note)
     router.add("v1", "PUT", "/persons/{id}/merge", api_writes.merge_entity)
     router.add("v1", "PUT", "/organizations/{id}/merge", api_writes.merge_entity)
+    router.add("v1", "GET", "/leads", api_leads.list_leads)
+    router.add("v1", "GET", "/leads/archived", api_leads.list_archived_leads)
+    router.add("v1", "GET", "/leads/{id}", api_leads.get_lead)
+    router.add("v1", "POST", "/leads", api_leads.create_lead)
+    router.add("v1", "PATCH", "/leads/{id}", api_leads.update_lead)
+    router.add("v1", "DELETE", "/leads/{id}", api_leads.delete_lead)
+    router.add("v2", "POST", "/leads/{id}/convert/deal", api_leads.convert_lead)
+    router.add(
+        "v2", "GET", "/leads/{id}/convert/status/{conversion_id}", api_leads.conversion_status
+    )
     router.add("v1", "GET", "/webhooks", api_webhooks.list_webhooks)
     router.add("v1", "POST", "/webhooks", api_webhooks.add_webhook)
     router.add("v1", "DELETE", "/webhooks/{id}", api_webhooks.delete_webhook)
@@ -114,6 +126,7 @@ class Sandbox:
             self.clock, self.store.custom_fields, self.store.catalog.user_ids
         )
         self.store.observer = self.webhooks.publish
+        self.leads = LeadBook(self.store)
         self.router = build_router()
         self.stats = Stats()
         self.limiter = RateLimiter(

@@ -105,7 +105,7 @@ def info(sandbox: Sandbox) -> dict[str, Any]:
         "scale": store.scale,
         "anchor": timefmt.v2(store.anchor),
         "now": timefmt.v2(sandbox.clock.now()),
-        "counts": {kind: store.size(kind) for kind in KINDS},
+        "counts": {kind: store.size(kind) for kind in KINDS} | {"leads": len(sandbox.leads.leads)},
         "startup_seconds": round(sandbox.startup_seconds, 3),
         "marketing_app": store.marketing_app,
         "oauth_scopes": list(sandbox.config.oauth_scopes),
@@ -265,7 +265,12 @@ def records(
     query: dict[str, list[str]],
     body: dict[str, Any],
 ) -> Response:
-    """Create, update, delete and list records of a kind."""
+    """Create, update, delete and list records of a kind (leads: list only)."""
+    if kind == "leads":
+        if record_id is not None or method != "GET":
+            raise ControlError(405, "leads are listed here; change them through /v1/leads")
+        with sandbox.store.lock:
+            return Response(200, {"data": sandbox.leads.dataset()})
     _check_kind(kind)
     store = sandbox.store
     if record_id is None and method == "GET":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import random
+import uuid
 import zlib
 from collections.abc import Sequence
 from typing import TypeVar
@@ -114,3 +115,10 @@ def hex_key(seed: int, *parts: object) -> str:
     """A stable 40-character hex string (the shape of Pipedrive's custom-field keys)."""
     text = ":".join(str(p) for p in (seed, *parts)).encode()
     return hashlib.sha1(text, usedforsecurity=False).hexdigest()
+
+
+def uuid_key(seed: int, *parts: object) -> str:
+    """A stable UUID string (version 4 layout; the shape of Pipedrive's lead ids)."""
+    text = ":".join(str(p) for p in (seed, *parts)).encode()
+    digest = hashlib.blake2b(text, digest_size=16).digest()
+    return str(uuid.UUID(bytes=digest, version=4))

@@ -26,11 +26,21 @@ from pipedrive_sandbox.custom_fields import (
     generate_values,
     random_address,
 )
-from pipedrive_sandbox.prng import Draws, mix, record_draws
+from pipedrive_sandbox.prng import Draws, mix, record_draws, uuid_key
 
 DAY = timefmt.SECONDS_PER_DAY
 MARKETING_STATUSES = ("subscribed", "no_consent", "unsubscribed", "archived")
 _NON_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def converted_lead_id(seed: int, deal_id: int) -> str | None:
+    """The lead a seeded deal was converted from (one deal in eight), or ``None``.
+
+    Converting deletes the lead, so no lead list shows it (``leads.py``).
+    """
+    if mix(seed, "deal-from-lead", deal_id) % 8:
+        return None
+    return uuid_key(seed, "lead", f"converted-into-deal-{deal_id}")
 
 
 def _t(ts: int) -> str | None:
@@ -279,7 +289,7 @@ class RecordFactory:
             "origin_id": None,
             "channel": None,
             "channel_id": None,
-            "source_lead_id": None,
+            "source_lead_id": converted_lead_id(self.seed, deal_id),
             "arr": None,
             "mrr": None,
             "acv": None,

@@ -1345,6 +1345,10 @@ QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
             "cursor": {"type": "string"},
         },
     },
+    ("v2", "/leads/{id}/convert/status/{conversion_id}"): {
+        "operation_id": "getLeadConversionStatus",
+        "params": {},
+    },
     ("v1", "/notes"): {
         "operation_id": "getNotes",
         "params": {
@@ -1408,6 +1412,58 @@ QUERY_PARAMETERS: dict[tuple[str, str], dict[str, Any]] = {
         "operation_id": "getDealChangelog",
         "params": {"cursor": {"type": "string"}, "limit": {"type": "integer"}},
     },
+    ("v1", "/leads"): {
+        "operation_id": "getLeads",
+        "params": {
+            "limit": {"type": "integer"},
+            "start": {"type": "integer"},
+            "owner_id": {"type": "integer"},
+            "person_id": {"type": "integer"},
+            "organization_id": {"type": "integer"},
+            "filter_id": {"type": "integer"},
+            "updated_since": {"type": "string"},
+            "sort": {
+                "type": "string",
+                "enum": [
+                    "id",
+                    "title",
+                    "owner_id",
+                    "creator_id",
+                    "was_seen",
+                    "expected_close_date",
+                    "next_activity_id",
+                    "add_time",
+                    "update_time",
+                ],
+            },
+        },
+    },
+    ("v1", "/leads/archived"): {
+        "operation_id": "getArchivedLeads",
+        "params": {
+            "limit": {"type": "integer"},
+            "start": {"type": "integer"},
+            "owner_id": {"type": "integer"},
+            "person_id": {"type": "integer"},
+            "organization_id": {"type": "integer"},
+            "filter_id": {"type": "integer"},
+            "sort": {
+                "type": "string",
+                "enum": [
+                    "id",
+                    "title",
+                    "owner_id",
+                    "creator_id",
+                    "was_seen",
+                    "expected_close_date",
+                    "next_activity_id",
+                    "add_time",
+                    "update_time",
+                ],
+            },
+        },
+    },
+    ("v1", "/leads/{id}"): {"operation_id": "getLead", "params": {}},
 }
 
 # (api version, HTTP method, path template) -> JSON body fields of served writes
@@ -1628,6 +1684,44 @@ REQUEST_BODIES: dict[tuple[str, str, str], dict[str, Any]] = {
             "pinned_to_project_flag": {"type": "any"},
             "pinned_to_task_flag": {"type": "any"},
         },
+        "required": [],
+    },
+    ("v1", "POST", "/leads"): {
+        "fields": {
+            "title": {"type": "string"},
+            "owner_id": {"type": "integer"},
+            "label_ids": {"type": "array"},
+            "person_id": {"type": "integer"},
+            "organization_id": {"type": "integer"},
+            "value": {"type": "object", "nullable": True},
+            "expected_close_date": {"type": "string", "format": "date"},
+            "visible_to": {"type": "string"},
+            "was_seen": {"type": "boolean"},
+            "origin_id": {"type": "string", "nullable": True},
+            "channel": {"type": "integer", "nullable": True},
+            "channel_id": {"type": "string", "nullable": True},
+        },
+        "required": ["title"],
+    },
+    ("v1", "PATCH", "/leads/{id}"): {
+        "fields": {
+            "title": {"type": "string", "nullable": True},
+            "owner_id": {"type": "integer"},
+            "label_ids": {"type": "array"},
+            "person_id": {"type": "integer", "nullable": True},
+            "organization_id": {"type": "integer", "nullable": True},
+            "is_archived": {"type": "boolean"},
+            "value": {"type": "object", "nullable": True},
+            "expected_close_date": {"type": "string", "format": "date", "nullable": True},
+            "visible_to": {"type": "string"},
+            "was_seen": {"type": "boolean"},
+            "channel": {"type": "integer", "nullable": True},
+            "channel_id": {"type": "string", "nullable": True},
+        },
+        "required": [],
+    },
+    ("v2", "POST", "/leads/{id}/convert/deal"): {
+        "fields": {"stage_id": {"type": "integer"}, "pipeline_id": {"type": "integer"}},
         "required": [],
     },
 }

@@ -39,6 +39,7 @@ SERVED_GETS: dict[str, tuple[str, ...]] = {
         "/deals/{id}",
         "/activities/{id}",
         "/persons/search",
+        "/leads/{id}/convert/status/{conversion_id}",
     ),
     "v1": (
         "/notes",
@@ -51,6 +52,9 @@ SERVED_GETS: dict[str, tuple[str, ...]] = {
         "/recents",
         "/persons/{id}/changelog",
         "/deals/{id}/changelog",
+        "/leads",
+        "/leads/archived",
+        "/leads/{id}",
     ),
 }
 
@@ -67,6 +71,9 @@ SERVED_WRITES: tuple[tuple[str, str, str], ...] = (
     ("v2", "PATCH", "/activities/{id}"),
     ("v1", "POST", "/notes"),
     ("v1", "PUT", "/notes/{id}"),
+    ("v1", "POST", "/leads"),
+    ("v1", "PATCH", "/leads/{id}"),
+    ("v2", "POST", "/leads/{id}/convert/deal"),
 )
 
 
