@@ -1,10 +1,11 @@
-"""Pipedrive token accounting: what each call costs, what this run spent, when to stop.
+"""Pipedrive token accounting: what this run spent, per stream, and when to stop.
 
 Pipedrive charges every API call a number of tokens against a daily, company-wide budget
-(``x-token-cost`` in the OpenAPI specs). The tap charges each request it sends to the stream that
-sent it, refuses to send a request that would take the run past ``daily_token_budget``, and logs
-the totals with the run's metrics. A 429 costs nothing (Pipedrive rejected it before doing the
-work); every other response is charged.
+(``x-token-cost`` in the OpenAPI specs; each stream declares the cost of the endpoints it
+calls, :mod:`tap_pipedrive.endpoints`). The tap charges each request it sends to the stream
+that sent it, refuses to send a request that would take the run past ``daily_token_budget``,
+and logs the totals with the run's metrics. A 429 costs nothing (Pipedrive rejected it before
+doing the work); every other response is charged.
 """
 
 from __future__ import annotations
@@ -13,35 +14,6 @@ import threading
 from collections import Counter
 
 from tap_pipedrive.errors import BudgetExhausted
-
-# (API version, path template) → x-token-cost, for every endpoint the tap calls.
-# tap-pipedrive/tests/test_tap_units.py checks each entry against the specs
-# (spec/pipedrive-openapi/v{1,2}.yaml).
-TOKEN_COSTS: dict[tuple[str, str], int] = {
-    ("v2", "/persons"): 10,
-    ("v2", "/organizations"): 10,
-    ("v2", "/deals"): 10,
-    ("v2", "/deals/archived"): 20,
-    ("v2", "/activities"): 10,
-    ("v2", "/pipelines"): 5,
-    ("v2", "/stages"): 5,
-    ("v2", "/personFields"): 10,
-    ("v2", "/organizationFields"): 10,
-    ("v2", "/dealFields"): 10,
-    ("v2", "/activityFields"): 10,
-    ("v1", "/notes"): 20,
-    ("v1", "/noteFields"): 20,
-    ("v1", "/activityFields"): 20,  # activity_fields without the OAuth scope admin
-    ("v1", "/users"): 20,
-    ("v1", "/activityTypes"): 20,
-    ("v1", "/persons/{id}/changelog"): 20,
-    ("v1", "/deals/{id}/changelog"): 20,
-}
-
-
-def token_cost(api_version: str, path: str) -> int:
-    """The token cost of one call to ``path`` (a template such as ``/deals/{id}/changelog``)."""
-    return TOKEN_COSTS[api_version, path]
 
 
 class TokenBudget:

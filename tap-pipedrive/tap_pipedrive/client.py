@@ -33,8 +33,8 @@ from singer_sdk.singerlib.catalog import REPLICATION_FULL_TABLE
 
 from tap_pipedrive import reconciliation, webhook_records
 from tap_pipedrive.auth import PipedriveOAuthAuthenticator
-from tap_pipedrive.budget import token_cost
 from tap_pipedrive.custom_fields import CustomFieldSet
+from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import (
     ApiUnreachableError,
     AuthenticationError,
@@ -90,9 +90,9 @@ def _type_names(property_schema: Mapping[str, Any]) -> set[str]:
 class PipedriveStream(RESTStream[Any]):
     """A Pipedrive list endpoint."""
 
-    api_version: str = "v2"
-    """``v1`` or ``v2``: the URL prefix and the token-cost table to use (an instance may switch:
-    ``activity_fields`` falls back to v1)."""
+    endpoints: ClassVar[tuple[Endpoint, ...]]
+    """Every endpoint this stream may call, with its token cost (checked against the specs by
+    the tests); the first is the one it reads unless :meth:`endpoint` picks another."""
     extra_params: ClassVar[Mapping[str, str]] = {}
     """Query parameters every request of this stream sends."""
     paginated: bool = True
@@ -146,10 +146,19 @@ class PipedriveStream(RESTStream[Any]):
 
     # -- requests -----------------------------------------------------------------------------
 
+    def endpoint(self, context: Context | None) -> Endpoint:  # noqa: ARG002
+        """The endpoint a request in ``context`` calls, and the tokens it pays."""
+        return self.endpoints[0]
+
+    @property
+    def path(self) -> str:  # type: ignore[override] - the SDK's class attribute, derived here
+        """The endpoint's path after ``url_base``."""
+        return self.endpoint(None).path
+
     @property
     def url_base(self) -> str:
         """``{api_url}/api/v1`` or ``{api_url}/api/v2``."""
-        return f"{self._pipedrive.api_base_url}/api/{self.api_version}"
+        return f"{self._pipedrive.api_base_url}/api/{self.endpoint(None).api_version}"
 
     @property
     def authenticator(self) -> Any:
@@ -175,10 +184,6 @@ class PipedriveStream(RESTStream[Any]):
     def page_size(self) -> int:
         """``page_size`` records per request (Pipedrive's maximum is 500)."""
         return int(self.config.get("page_size", 500))
-
-    def cost_path(self, context: Context | None) -> str:  # noqa: ARG002
-        """The path template whose ``x-token-cost`` a request of this stream pays."""
-        return str(self.path)
 
     def get_new_paginator(self) -> BaseAPIPaginator | None:
         """Cursor pagination, or None (single page) for unpaginated endpoints."""
@@ -214,7 +219,7 @@ class PipedriveStream(RESTStream[Any]):
         pacer = self._pipedrive.pacer
 
         def send(prepared_request: requests.PreparedRequest, context: Context | None) -> Any:
-            cost = token_cost(self.api_version, self.cost_path(context))
+            cost = self.endpoint(context).token_cost
             for _ in range(MAX_RATE_LIMIT_WAITS):
                 budget.reserve(cost)
                 pacer.wait_for_slot()

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 import yaml
 from tap_pipedrive import reconciliation
-from tap_pipedrive.budget import TOKEN_COSTS, TokenBudget
+from tap_pipedrive.budget import TokenBudget
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names, snake_case
+from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import BudgetExhausted
 from tap_pipedrive.settings import split_api_url
-from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS, ActivityFieldsStream
+from tap_pipedrive.streams import FIELD_STREAMS, OTHER_STREAMS
 from tap_pipedrive.tap import TapPipedrive
 from tap_pipedrive.timestamps import parse_start_date, to_api_param, to_rfc3339
 from tap_pipedrive.transport import redact_url
@@ -29,18 +30,37 @@ def _spec(version: str) -> dict[str, Any]:
     return yaml.safe_load((ROOT / "spec" / "pipedrive-openapi" / f"{version}.yaml").read_text())
 
 
-@pytest.mark.parametrize(("endpoint", "cost"), sorted(TOKEN_COSTS.items()))
-def test_token_costs_match_the_spec(endpoint: tuple[str, str], cost: int) -> None:
-    version, path = endpoint
-    assert _spec(version)["paths"][path]["get"]["x-token-cost"] == cost
+STREAM_ENDPOINTS = [
+    (cls.name, endpoint) for cls in (*FIELD_STREAMS, *OTHER_STREAMS) for endpoint in cls.endpoints
+]
 
 
-def test_every_stream_endpoint_has_a_cost() -> None:
-    for cls in (*FIELD_STREAMS, *OTHER_STREAMS):
-        template = getattr(cls, "cost_template", cls.path)
-        assert (cls.api_version, template) in TOKEN_COSTS, cls.name
-    # activity_fields' fallback for OAuth tokens without the admin scope costs v1's price
-    assert TOKEN_COSTS["v1", ActivityFieldsStream.path] == 20
+@pytest.mark.parametrize(
+    ("stream", "endpoint"),
+    STREAM_ENDPOINTS,
+    ids=[f"{name}-{e.api_version}{e.path}" for name, e in STREAM_ENDPOINTS],
+)
+def test_stream_token_costs_match_the_spec(stream: str, endpoint: Endpoint) -> None:
+    operation = _spec(endpoint.api_version)["paths"].get(endpoint.path, {}).get("get")
+    assert operation is not None, (
+        f"{stream}: GET {endpoint.path} is not in spec/pipedrive-openapi/{endpoint.api_version}"
+    )
+    assert operation["x-token-cost"] == endpoint.token_cost, stream
+
+
+def test_streams_pick_the_endpoint_they_pay_for() -> None:
+    tap = TapPipedrive(config={"api_token": "secret", "include_custom_fields": False})
+    deals, activity_fields = tap.streams["deals"], tap.streams["activity_fields"]
+    assert deals.endpoint({"is_archived": True}) == Endpoint("v2", "/deals/archived", 20)
+    assert deals.endpoint({"is_archived": False}) == Endpoint("v2", "/deals", 10)
+    assert deals.get_url({"is_archived": True}).endswith("/api/v2/deals/archived")
+    assert activity_fields.endpoint(None) == Endpoint("v2", "/activityFields", 10)
+    # the fallback for OAuth tokens without the admin scope pays v1's price
+    activity_fields.reads_v1 = True
+    assert activity_fields.endpoint(None) == Endpoint("v1", "/activityFields", 20)
+    assert activity_fields.url_base.endswith("/api/v1")
+    changelog = tap.streams["deal_changelog"]
+    assert changelog.get_url({"deal_id": 7}).endswith("/api/v1/deals/7/changelog")
 
 
 def test_committed_schemas_are_the_generated_ones() -> None:

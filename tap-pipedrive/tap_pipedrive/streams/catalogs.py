@@ -4,14 +4,14 @@ types), versioned so a removed row is retired downstream."""
 from __future__ import annotations
 
 from tap_pipedrive.client import PipedriveStream
+from tap_pipedrive.endpoints import Endpoint
 
 
 class UsersStream(PipedriveStream):
     """``GET /api/v1/users`` (one response with every user)."""
 
     name = "users"
-    path = "/users"
-    api_version = "v1"
+    endpoints = (Endpoint("v1", "/users", 20),)
     paginated = False
     primary_keys = ("id",)
 
@@ -20,7 +20,7 @@ class PipelinesStream(PipedriveStream):
     """``GET /api/v2/pipelines``."""
 
     name = "pipelines"
-    path = "/pipelines"
+    endpoints = (Endpoint("v2", "/pipelines", 5),)
     primary_keys = ("id",)
 
 
@@ -28,7 +28,7 @@ class StagesStream(PipedriveStream):
     """``GET /api/v2/stages``."""
 
     name = "stages"
-    path = "/stages"
+    endpoints = (Endpoint("v2", "/stages", 5),)
     primary_keys = ("id",)
 
 
@@ -36,7 +36,6 @@ class ActivityTypesStream(PipedriveStream):
     """``GET /api/v1/activityTypes`` (one response with every type)."""
 
     name = "activity_types"
-    path = "/activityTypes"
-    api_version = "v1"
+    endpoints = (Endpoint("v1", "/activityTypes", 20),)
     paginated = False
     primary_keys = ("id",)

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, ClassVar
 from urllib.parse import urlparse
 
 from tap_pipedrive.client import PipedriveStream
+from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.response import set_payload
 from tap_pipedrive.streams.entities import DealsStream, PersonsStream
 
@@ -25,17 +26,17 @@ class ChangelogStream(PipedriveStream):
     is), so a change re-read at the inclusive boundary overwrites itself downstream.
     """
 
-    api_version = "v1"
     primary_keys = ("id",)
     replication_key = "time"
     state_partitioning_keys: ClassVar[list[str]] = []  # one bookmark, not one per object
     selected_by_default = False
     parent_key: ClassVar[str]
-    cost_template: ClassVar[str]
 
-    def cost_path(self, context: Context | None) -> str:  # noqa: ARG002
-        """All changelog calls of an entity cost the same."""
-        return self.cost_template
+    @property
+    def path(self) -> str:  # type: ignore[override]
+        """The spec's ``{id}`` as ``{person_id}`` or ``{deal_id}``, which the SDK fills in from
+        the context the parent made."""
+        return self.endpoints[0].path.replace("{id}", f"{{{self.parent_key}}}")
 
     def validate_response(self, response: requests.Response) -> None:
         """A 404 means the object was deleted after the parent listed it: no changes to read."""
@@ -79,8 +80,7 @@ class PersonChangelogStream(ChangelogStream):
     """``GET /api/v1/persons/{id}/changelog``."""
 
     name = "person_changelog"
-    path = "/persons/{person_id}/changelog"
-    cost_template = "/persons/{id}/changelog"
+    endpoints = (Endpoint("v1", "/persons/{id}/changelog", 20),)
     parent_stream_type = PersonsStream
     parent_key = "person_id"
 
@@ -89,7 +89,6 @@ class DealChangelogStream(ChangelogStream):
     """``GET /api/v1/deals/{id}/changelog``."""
 
     name = "deal_changelog"
-    path = "/deals/{deal_id}/changelog"
-    cost_template = "/deals/{id}/changelog"
+    endpoints = (Endpoint("v1", "/deals/{id}/changelog", 20),)
     parent_stream_type = DealsStream
     parent_key = "deal_id"

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 from singer_sdk.exceptions import FatalAPIError
 
 from tap_pipedrive.client import IncrementalStream, V2IncrementalStream
+from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import MarketingFieldsRefusedError
 from tap_pipedrive.pagination import KeysetOffsetPaginator
 from tap_pipedrive.response import error_text, payload_of
@@ -66,7 +67,7 @@ class PersonsStream(ChangelogParent):
     """
 
     name = "persons"
-    path = "/persons"
+    endpoints = (Endpoint("v2", "/persons", 10),)
     primary_keys = ("id",)
     child_key = "person_id"
     custom_fields_entity = "person_fields"
@@ -148,7 +149,7 @@ class OrganizationsStream(V2IncrementalStream):
     """``GET /api/v2/organizations``."""
 
     name = "organizations"
-    path = "/organizations"
+    endpoints = (Endpoint("v2", "/organizations", 10),)
     primary_keys = ("id",)
     custom_fields_entity = "organization_fields"
 
@@ -158,7 +159,7 @@ class DealsStream(ChangelogParent):
     won, lost and deleted within Pipedrive's 30 days) and ``GET /api/v2/deals/archived``."""
 
     name = "deals"
-    path = "/deals"
+    endpoints = (Endpoint("v2", "/deals", 10), Endpoint("v2", "/deals/archived", 20))
     primary_keys = ("id",)
     child_key = "deal_id"
     custom_fields_entity = "deal_fields"
@@ -171,13 +172,14 @@ class DealsStream(ChangelogParent):
         "include_fields": "first_won_time",
     }
 
-    def cost_path(self, context: Context | None) -> str:
+    def endpoint(self, context: Context | None) -> Endpoint:
         """``/deals/archived`` for the archived sub-pass."""
-        return "/deals/archived" if context and context.get("is_archived") else "/deals"
+        live, archived = self.endpoints
+        return archived if context and context.get("is_archived") else live
 
     def get_url(self, context: Context | None) -> str:
         """The live or the archived list."""
-        return f"{self.url_base}{self.cost_path(context)}"
+        return f"{self.url_base}{self.endpoint(context).path}"
 
 
 class ActivitiesStream(V2IncrementalStream):
@@ -189,7 +191,7 @@ class ActivitiesStream(V2IncrementalStream):
     """
 
     name = "activities"
-    path = "/activities"
+    endpoints = (Endpoint("v2", "/activities", 10),)
     primary_keys = ("id",)
     extra_params: ClassVar[Mapping[str, str]] = {"include_fields": "attendees"}
 
@@ -198,8 +200,7 @@ class NotesStream(IncrementalStream):
     """``GET /api/v1/notes`` by ``update_time`` with keyset-safe offset paging."""
 
     name = "notes"
-    path = "/notes"
-    api_version = "v1"
+    endpoints = (Endpoint("v1", "/notes", 20),)
     primary_keys = ("id",)
 
     def get_new_paginator(self) -> KeysetOffsetPaginator:

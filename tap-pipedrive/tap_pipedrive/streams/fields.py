@@ -16,6 +16,7 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_pipedrive import field_cache
 from tap_pipedrive.client import PipedriveStream
 from tap_pipedrive.custom_fields import CustomFieldSet, assign_readable_names
+from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import FieldListRefusedError
 from tap_pipedrive.response import error_text
 from tap_pipedrive.timestamps import to_rfc3339
@@ -215,7 +216,7 @@ class PersonFieldsStream(FieldsStream):
     """``GET /api/v2/personFields``."""
 
     name = "person_fields"
-    path = "/personFields"
+    endpoints = (Endpoint("v2", "/personFields", 10),)
     read_scope = "contacts:read"
 
 
@@ -223,7 +224,7 @@ class OrganizationFieldsStream(FieldsStream):
     """``GET /api/v2/organizationFields``."""
 
     name = "organization_fields"
-    path = "/organizationFields"
+    endpoints = (Endpoint("v2", "/organizationFields", 10),)
     read_scope = "contacts:read"
 
 
@@ -231,7 +232,7 @@ class DealFieldsStream(FieldsStream):
     """``GET /api/v2/dealFields``."""
 
     name = "deal_fields"
-    path = "/dealFields"
+    endpoints = (Endpoint("v2", "/dealFields", 10),)
     read_scope = "deals:read"
 
 
@@ -246,17 +247,24 @@ class ActivityFieldsStream(FieldsStream):
     """
 
     name = "activity_fields"
-    path = "/activityFields"
+    endpoints = (Endpoint("v2", "/activityFields", 10), Endpoint("v1", "/activityFields", 20))
     read_scope = "activities:read"  # of v1, the list read when v2 is refused
+    reads_v1 = False
+    """Whether v2 was refused and the stream now reads v1."""
+
+    def endpoint(self, context: Context | None) -> Endpoint:  # noqa: ARG002
+        """v2, or v1 once v2 was refused."""
+        v2, v1 = self.endpoints
+        return v1 if self.reads_v1 else v2
 
     def read_definitions(self) -> list[dict[str, Any]]:
         """v2 definitions, or v1's when v2 answers 403."""
         try:
             return super().read_definitions()
         except FieldListRefusedError as refused:
-            if refused.status != HTTPStatus.FORBIDDEN or self.api_version != "v2":
+            if refused.status != HTTPStatus.FORBIDDEN or self.reads_v1:
                 raise
-            self.api_version, self.paginated = "v1", False
+            self.reads_v1, self.paginated = True, False
             fields = super().read_definitions()
             self.logger.warning(
                 "Pipedrive refused GET /api/v2/activityFields (HTTP 403: %s), which needs the "
@@ -268,16 +276,15 @@ class ActivityFieldsStream(FieldsStream):
 
     def normalize(self, raw: Mapping[str, Any]) -> dict[str, Any]:
         """A v2 definition, or a v1 one renamed to the v2 vocabulary."""
-        return super().normalize(raw if self.api_version == "v2" else _v1_as_v2(raw))
+        return super().normalize(_v1_as_v2(raw) if self.reads_v1 else raw)
 
 
 class NoteFieldsStream(FieldsStream):
     """``GET /api/v1/noteFields`` (API v2 has none), renamed to the v2 field vocabulary."""
 
     name = "note_fields"
-    path = "/noteFields"
+    endpoints = (Endpoint("v1", "/noteFields", 20),)
     read_scope = "deals:read or contacts:read"
-    api_version = "v1"
     paginated = False
 
     def build_schema(self) -> dict[str, Any]:
