@@ -188,6 +188,17 @@ CONFIG_JSONSCHEMA: dict[str, Any] = th.PropertiesList(
         ),
     ),
     th.Property(
+        "catalog_cache_dir",
+        th.StringType,
+        title="Discovery cache directory",
+        description=(
+            "A directory where discovery keeps the catalogs it built, one file per key (the "
+            "field definitions, the settings and the tap's code): a discovery that finds its "
+            "key there prints that file instead of building the schemas again. Delete the "
+            "directory to clear it. Empty: every discovery builds the catalog."
+        ),
+    ),
+    th.Property(
         "user_agent",
         th.StringType,
         title="User agent",

@@ -11,7 +11,7 @@ import os
 import uuid
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from singer_sdk import Stream, Tap
@@ -25,6 +25,7 @@ from tap_pipedrive.auth import (
     api_token_authenticator,
 )
 from tap_pipedrive.budget import TokenBudget
+from tap_pipedrive.catalog_cache import CatalogCache, catalog_key
 from tap_pipedrive.cli import REPORTED_ELSEWHERE, PipedriveCommand
 from tap_pipedrive.custom_fields import CustomFieldSet
 from tap_pipedrive.errors import BudgetExhausted, ConfigError, PipedriveError
@@ -37,7 +38,6 @@ from tap_pipedrive.settings import (
     secret_names,
     split_api_url,
 )
-from tap_pipedrive.spool_reader import SpoolReader
 from tap_pipedrive.state import check_state, read_state
 from tap_pipedrive.streams import (
     FIELD_STREAMS,
@@ -47,6 +47,9 @@ from tap_pipedrive.streams import (
     FieldsStream,
 )
 from tap_pipedrive.transport import redact_url
+
+if TYPE_CHECKING:  # imported when a live sync reads the spool: it brings SQLAlchemy
+    from tap_pipedrive.spool_reader import SpoolReader
 
 # Set by pipedrive-webhooks for the applying job it starts: the run to report the position to.
 RUN_ID_VARIABLE = "PIPEDRIVE_WEBHOOKS_RUN_ID"
@@ -174,6 +177,8 @@ class TapPipedrive(Tap):
     @cached_property
     def spool(self) -> SpoolReader:
         """The webhook spool the live mode reads (``webhook_spool``)."""
+        from tap_pipedrive.spool_reader import SpoolReader  # noqa: PLC0415 - SQLAlchemy: live only
+
         return SpoolReader(str(self.config["webhook_spool"]))
 
     @cached_property
@@ -194,6 +199,32 @@ class TapPipedrive(Tap):
         for stream in streams:
             stream.logger.addFilter(REPORTED_ELSEWHERE)
         return streams
+
+    def run_discovery(self) -> str:
+        """Print the catalog; with ``catalog_cache_dir``, the one built before from the same
+        field definitions, settings and code, if there is one (:mod:`catalog_cache`)."""
+        directory = self.config.get("catalog_cache_dir")
+        if not directory:
+            return super().run_discovery()
+        cache = CatalogCache(str(directory), self.logger)
+        key = catalog_key(self.config, self.secret_settings, self._schema_definitions())
+        text = cache.read(key)
+        if text is None:
+            text = self.catalog_json_text
+            cache.write(key, text)
+        print(text)  # noqa: T201 - discovery's output, as the SDK prints it
+        return text
+
+    def _schema_definitions(self) -> dict[str, list[dict[str, Any]] | None]:
+        """The field definitions the schemas are built from, by field stream (read from
+        Pipedrive, or in the live mode from ``field_cache_path``); None if Pipedrive refused
+        the list."""
+        if not self.config.get("include_custom_fields", True):
+            return {}
+        entities = {
+            getattr(stream, "custom_fields_entity", None) for stream in self.streams.values()
+        }
+        return {name: self._field_streams[name].definitions for name in sorted(entities - {None})}
 
     def load_streams(self) -> list[Stream]:
         """The SDK's streams (synced in name order); in the live mode the field streams sync

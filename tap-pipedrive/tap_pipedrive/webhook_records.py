@@ -7,7 +7,7 @@ says ``busy`` and ``is_deleted``, a person may carry v1's ``label`` for v2's ``l
 (``{"type": "enum", "id": 17}``, ``{"type": "set", "values": [{"id": 13}]}``,
 ``{"type": "daterange", "from": ..., "until": ...}``). This module turns an event into the row
 an API list would have returned; the stream then shapes it with the same code as its list
-records (:meth:`tap_pipedrive.client.PipedriveStream.post_process`, the custom-field
+records (:meth:`tap_pipedrive.records.ShapedRecords.post_process`, the custom-field
 converters), so a record from a webhook and one from a list are the same record.
 
 * ``create``/``change``: ``data`` (the object's current state; without an ``update_time``, the
@@ -30,10 +30,12 @@ tie): Pipedrive does not promise delivery order and retries a delivery up to 150
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from tap_pipedrive.spool_reader import SpooledEvent
 from tap_pipedrive.timestamps import to_rfc3339
+
+if TYPE_CHECKING:  # the spool reader imports SQLAlchemy, which only a live sync needs
+    from tap_pipedrive.spool_reader import SpooledEvent
 
 # The webhook ``meta.entity`` of each stream the live mode applies.
 ENTITY_OF_STREAM = {
