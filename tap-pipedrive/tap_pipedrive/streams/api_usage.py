@@ -58,22 +58,23 @@ class ApiUsageStream(Stream):
     def __init__(self, tap: TapPipedrive) -> None:
         """The account of ``tap``'s run."""
         super().__init__(tap=tap)
-        self._pipedrive = tap
+        #: The run this stream reports.
+        self.run = tap
         #: Whether this run's record went out (a run stopped early sends it from ``run_sync``).
         self.sent = False
 
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:  # noqa: ARG002
         """The run's single record, as the budget stands now."""
-        tap, budget = self._pipedrive, self._pipedrive.budget
+        run, budget = self.run, self.run.budget
         self.sent = True
         yield {
-            "run_id": tap.run_id,
-            "started_at": to_rfc3339(tap.started_at),
+            "run_id": run.run_id,
+            "started_at": to_rfc3339(run.started_at),
             "finished_at": to_rfc3339(dt.datetime.now(tz=dt.UTC)),
             "requests": sum(budget.requests_by_stream.values()),
             "tokens": budget.spent,
             "token_budget": budget.limit,
-            "outcome": tap.outcome,
+            "outcome": run.outcome,
             "streams": [
                 {"stream": stream, "requests": budget.requests_by_stream[stream], "tokens": tokens}
                 for stream, tokens in sorted(budget.spent_by_stream.items())

@@ -46,7 +46,7 @@ class ChangelogStream(PipedriveStream):
                 urlparse(response.url).path,
             )
             set_payload(response, {"success": True, "data": [], "additional_data": {}})
-            self._pipedrive.budget.charge(self.name, self._request_cost)
+            self.session.budget.charge(self.name, self._request_cost)
             return
         super().validate_response(response)
 

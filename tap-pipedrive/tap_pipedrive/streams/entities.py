@@ -11,9 +11,9 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_pipedrive.client import IncrementalStream, V2IncrementalStream
 from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import MarketingFieldsRefusedError
+from tap_pipedrive.incremental import IncrementalStream, V2IncrementalStream
 from tap_pipedrive.pagination import KeysetOffsetPaginator
 from tap_pipedrive.response import error_text, payload_of
 from tap_pipedrive.timestamps import to_api_param
