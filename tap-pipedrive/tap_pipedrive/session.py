@@ -21,40 +21,25 @@ if TYPE_CHECKING:
 class RunSession(Protocol):
     """The run's shared services, as the streams use them."""
 
-    @property
-    def authenticator(self) -> Any:
-        """The API token header or the OAuth refresh-token flow."""
-
-    @property
-    def api_base_url(self) -> str:
-        """Where API calls go (``api_url``, or the OAuth token's ``api_domain``)."""
-
-    @property
-    def budget(self) -> TokenBudget:
-        """The run's token account and ``daily_token_budget``."""
-
-    @property
-    def pacer(self) -> RequestPacer:
-        """Burst-window pacing, one for every stream (the limit is per token)."""
-
-    @property
-    def initialized_at(self) -> int:
-        """When the run started (epoch milliseconds): one clock for the run's decisions."""
+    authenticator: Any
+    """The API token header or the OAuth refresh-token flow."""
+    api_base_url: str
+    """Where API calls go (``api_url``, or the OAuth token's ``api_domain``)."""
+    budget: TokenBudget
+    """The run's token account and ``daily_token_budget``."""
+    pacer: RequestPacer
+    """Burst-window pacing, one for every stream (the limit is per token)."""
+    initialized_at: int
+    """When the run started (epoch milliseconds): one clock for the run's decisions."""
+    spool: SpoolReader
+    """The webhook spool (live mode)."""
+    spool_through: int
+    """The spool position every stream of a live run reads up to."""
+    mapper: PluginMapper
+    """The stream maps, rebuilt when a live run learns new custom fields."""
 
     def custom_field_set(self, field_stream_name: str) -> CustomFieldSet | None:
         """The field registry: the custom fields one field stream describes."""
 
     def refresh_fields(self, field_stream_name: str) -> bool:
         """Read one field list again (live mode, at most once per run)."""
-
-    @property
-    def spool(self) -> SpoolReader:
-        """The webhook spool (live mode)."""
-
-    @property
-    def spool_through(self) -> int:
-        """The spool position every stream of a live run reads up to."""
-
-    @property
-    def mapper(self) -> PluginMapper:
-        """The stream maps, rebuilt when a live run learns new custom fields."""
