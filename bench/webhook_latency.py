@@ -81,7 +81,15 @@ def postgres_database(admin_url: str) -> Iterator[str]:
 class Scenario:
     """One engine: the Meltano environment, the receiver and the CDP reader."""
 
-    def __init__(self, work: Path, sandbox: RunningSandbox, cdp_url: str, quiet: float) -> None:
+    def __init__(
+        self,
+        work: Path,
+        sandbox: RunningSandbox,
+        cdp_url: str,
+        quiet: float,
+        *,
+        bytecode_cache: bool = False,
+    ) -> None:
         self.work, self.sandbox, self.cdp_url, self.quiet = work, sandbox, cdp_url, quiet
         self.spool_path = work / "webhook-spool.sqlite"
         self.environment = "dev" if cdp_url.startswith("duckdb") else "prod"
@@ -117,6 +125,9 @@ class Scenario:
             "meltano_database_uri": meltano_db,
         }
         self.env |= {f"PIPEDRIVE_WEBHOOKS_{k.upper()}": v for k, v in settings.items()}
+        if bytecode_cache:  # as an installed deployment runs (see bench/main_job.py)
+            self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+            self.env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         self.engine = sa.create_engine(cdp_url)
         self.receiver: subprocess.Popen[bytes] | None = None
 
@@ -323,11 +334,18 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=1000)
     parser.add_argument("--scale", type=int, default=8000)
     parser.add_argument("--quiet", type=float, default=1.0, help="apply_quiet_seconds")
+    parser.add_argument(
+        "--bytecode-cache",
+        action="store_true",
+        help="a bytecode cache of the bench's own (PYTHONDONTWRITEBYTECODE=1 compiles every start)",
+    )
     args = parser.parse_args()
     engines = ["duckdb"] + (["postgresql"] if args.pg_url else [])
     print(
         f"webhook latency: {args.singles} single changes, a burst of {args.burst}, "
-        f"sandbox scale {args.scale}, quiet period {args.quiet} s, engines {', '.join(engines)}"
+        f"sandbox scale {args.scale}, quiet period {args.quiet} s, engines {', '.join(engines)}; "
+        f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}; bytecode cache: "
+        f"{'own' if args.bytecode_cache else 'as the environment says'}"
     )
     for engine in engines:
         with (
@@ -341,7 +359,7 @@ def main() -> None:
                 if engine == "duckdb"
                 else stack.enter_context(postgres_database(args.pg_url))
             )
-            scenario = Scenario(work, sandbox, url, args.quiet)
+            scenario = Scenario(work, sandbox, url, args.quiet, bytecode_cache=args.bytecode_cache)
             try:
                 report_engine(engine, scenario, args.singles, args.burst)
             finally:
