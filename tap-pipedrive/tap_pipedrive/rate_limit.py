@@ -3,7 +3,12 @@
 Pipedrive allows a burst of requests per rolling 2-second window per token and reports the state
 of that window on every response (``x-ratelimit-limit``, ``x-ratelimit-remaining``,
 ``x-ratelimit-reset`` in seconds). The pacer sleeps until the window resets once ``remaining``
-reaches 0, so a well-behaved sync meets few 429s. The daily token budget is reported (where
+reaches 0, so a well-behaved sync meets few 429s. It also keeps the times it let requests go:
+once the limit is known, a request waits until fewer than ``limit - 1`` of them fall in the last
+window (plus a margin for the time a request takes to arrive). Requests sent from several threads
+(target-pipedrive's pool) thus take distinct places in the window instead of finding out by 429s,
+and no request fills the window, whose ``remaining: 0`` would hold every request for the whole
+seconds of ``x-ratelimit-reset``. The daily token budget is reported (where
 Pipedrive sends it) in ``x-daily-ratelimit-token-remaining``; 0 there means no call will succeed
 until the budget resets, so the tap stops instead of waiting. A 429 that asks for a wait longer
 than ``MAX_WAIT_SECONDS`` (hours, until the daily budget resets) means the same.
@@ -13,12 +18,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 
 from tap_pipedrive.errors import BudgetExhausted, RateLimited
 
 DEFAULT_RESET_SECONDS = 2.0
 MAX_WAIT_SECONDS = 60.0
+#: Pipedrive's burst window (rolling) and how much later than it left a request may be counted.
+WINDOW_SECONDS = 2.0
+WINDOW_MARGIN_SECONDS = 0.05
 
 
 def _number(headers: Mapping[str, str], name: str) -> float | None:
@@ -82,18 +91,34 @@ class RequestPacer:
         self._sleep = sleep
         self._blocked_until = 0.0
         self._lock = threading.Lock()
+        self._capacity: int | None = None  # requests per window, one below the limit
+        self._sent: deque[float] = deque()  # when requests were let go, in order
         self.slept_seconds = 0.0
 
     def wait_for_slot(self) -> None:
-        """Sleep until the current burst window has room for another request."""
+        """Sleep until the burst window has room for another request; from several threads
+        at once, each takes its own place."""
         with self._lock:
-            delay = self._blocked_until - self._clock()
+            now = self._clock()
+            start = max(now, self._blocked_until, self._sent[-1] if self._sent else now)
+            span = WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
+            while self._sent and self._sent[0] <= start - span:
+                self._sent.popleft()
+            if self._capacity is not None and len(self._sent) >= self._capacity:
+                start = max(start, self._sent[-self._capacity] + span)
+            self._sent.append(start)
+            delay = start - now
+            if delay > 0:
+                self.slept_seconds += delay
         if delay > 0:
-            self.slept_seconds += delay
             self._sleep(delay)
 
     def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the window's state from a response."""
+        """Learn the window's size and state from a response."""
+        limit = _number(headers, "x-ratelimit-limit")
+        if limit is not None and limit >= 2:  # noqa: PLR2004 - one below it must leave room
+            with self._lock:
+                self._capacity = int(limit) - 1
         remaining = _number(headers, "x-ratelimit-remaining")
         if remaining is None or remaining > 0:
             return
