@@ -7,11 +7,17 @@ implementation of Pipedrive's limits. What is written here is what a writer need
 reader does not: a create is not idempotent, so a create that failed in a way that may have
 reached Pipedrive (5xx, timeout, dropped connection) is never retried blindly; it leaves as
 :class:`UncertainOutcome` and the caller looks for the object before trying again.
+
+Calls may come from several threads (the runner's pool): the pacer gives each its place in the
+burst window, and the tokens of calls under way are held against ``daily_token_budget`` until
+they are charged, so concurrent calls never take the run past it. ``admit`` holds them for a
+call before it is handed to a thread, in the order of the records.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -90,6 +96,34 @@ class PipedriveClient:
         self.max_retries = int(config.get("max_retries", 6))
         self.retry_base_delay = float(config.get("retry_base_delay", 1.0))
         self._sleep = sleep
+        self._lock = threading.Lock()  # the token account and the OAuth token
+        self._in_flight = 0  # tokens held for calls under way, not charged yet
+
+    def admit(self, cost: int) -> None:
+        """Hold ``cost`` tokens for a call about to be made (``call(..., admitted=True)``).
+
+        Raises:
+            BudgetExhausted: the call would take the run past the budget, counting the calls
+                under way, or Pipedrive said the daily budget is spent.
+        """
+        with self._lock:
+            budget = self.budget
+            budget.reserve(cost)
+            if budget.limit is not None and budget.spent + self._in_flight + cost > budget.limit:
+                msg = (
+                    f"daily_token_budget of {budget.limit} tokens reached ({budget.spent} spent "
+                    f"this run, {self._in_flight} held for calls under way, the next call "
+                    f"costs {cost})"
+                )
+                raise BudgetExhausted(msg)
+            self._in_flight += cost
+
+    def _settle(self, cost: int, account: str | None) -> None:
+        """Let go of a call's held tokens, charging them to ``account`` if it was answered."""
+        with self._lock:
+            self._in_flight -= cost
+            if account is not None:
+                self.budget.charge(account, cost)
 
     def backoff(self, attempt: int) -> None:
         """Wait before attempt ``attempt + 1`` (exponential, capped at a minute)."""
@@ -98,38 +132,54 @@ class PipedriveClient:
     def _url(self, version: str, path: str) -> str:
         base = self.base_url
         if isinstance(self.auth, PipedriveOAuthAuthenticator):
-            self.auth.ensure_token()
+            with self._lock:
+                self.auth.ensure_token()
             base = self.auth.api_domain or base
         return f"{base}/api/{version}{path}"
 
     def _send_once(
-        self, method: str, url: str, cost: int, params: Any, body: Any, account: str
+        self,
+        method: str,
+        url: str,
+        cost: int,
+        params: Any,
+        body: Any,
+        account: str,
+        *,
+        admitted: bool,
     ) -> requests.Response:
-        """Send once through the burst window, waiting out 429s."""
+        """Send once through the burst window, waiting out 429s (``admitted``: the tokens of
+        the first attempt are already held)."""
         for _ in range(MAX_RATE_LIMIT_WAITS):
-            self.budget.reserve(cost)
-            self.pacer.wait_for_slot()
-            request = requests.Request(method, url, params=params, json=body)
-            prepared = self.session.prepare_request(request)
-            self.auth(prepared)
+            if not admitted:
+                self.admit(cost)
+            admitted = False
+            answered: str | None = None
             try:
-                response = self.session.send(prepared, timeout=self.timeout)
-            except requests.RequestException as exc:
-                failure = f"{request_label(url, method)}: {network_failure(exc, *self.timeout)}"
-                if is_wrong_address(exc):  # nothing reached Pipedrive, and no retry will
-                    msg = f"{failure}; check api_url ({redact_url(self.base_url)})"
-                    raise ApiUnreachableError(msg) from None
-                raise UncertainOutcome(failure) from None
-            self.pacer.observe(response.headers)
-            if response.status_code == TOO_MANY_REQUESTS:
-                limit = refusal(response.headers, cost, request_label(url, method))
-                if isinstance(limit, BudgetExhausted):
-                    raise limit
-                assert isinstance(limit, RateLimited)
-                logger.info("Pipedrive rate limit reached; waiting %.1f s", limit.wait_seconds)
-                self.pacer.block_for(limit.wait_seconds)
-                continue
-            self.budget.charge(account, cost)
+                self.pacer.wait_for_slot()
+                request = requests.Request(method, url, params=params, json=body)
+                prepared = self.session.prepare_request(request)
+                self.auth(prepared)
+                try:
+                    response = self.session.send(prepared, timeout=self.timeout)
+                except requests.RequestException as exc:
+                    failure = f"{request_label(url, method)}: {network_failure(exc, *self.timeout)}"
+                    if is_wrong_address(exc):  # nothing reached Pipedrive, and no retry will
+                        msg = f"{failure}; check api_url ({redact_url(self.base_url)})"
+                        raise ApiUnreachableError(msg) from None
+                    raise UncertainOutcome(failure) from None
+                self.pacer.observe(response.headers)
+                if response.status_code == TOO_MANY_REQUESTS:
+                    limit = refusal(response.headers, cost, request_label(url, method))
+                    if isinstance(limit, BudgetExhausted):
+                        raise limit
+                    assert isinstance(limit, RateLimited)
+                    logger.info("Pipedrive rate limit reached; waiting %.1f s", limit.wait_seconds)
+                    self.pacer.block_for(limit.wait_seconds)
+                    continue
+                answered = account
+            finally:
+                self._settle(cost, answered)
             if daily_tokens_remaining(response.headers) == 0:
                 self.budget.exhaust("Pipedrive reports 0 daily tokens remaining")
             return response
@@ -149,8 +199,9 @@ class PipedriveClient:
         params: Mapping[str, Any] | None = None,
         body: Mapping[str, Any] | None = None,
         retry_uncertain: bool = True,
+        admitted: bool = False,
     ) -> dict[str, Any]:
-        """One API call; its JSON payload.
+        """One API call; its JSON payload (``admitted``: ``admit(cost)`` was called for it).
 
         Raises:
             Rejected: a 4xx other than 401/429 (nothing was written).
@@ -159,17 +210,24 @@ class PipedriveClient:
             BudgetExhausted: the run's or Pipedrive's daily budget is spent (nothing sent).
             AuthenticationError: the credentials were refused.
         """
-        url = self._url(version, path)
+        try:
+            url = self._url(version, path)
+        except BaseException:
+            if admitted:
+                self._settle(cost, None)
+            raise
         account = f"{method} {version}{path.split('/{')[0]}"
         refreshed = False
         for attempt in range(1, self.max_retries + 1):
             try:
-                response = self._send_once(method, url, cost, params, body, account)
+                held, admitted = admitted, False  # the held tokens serve the first attempt
+                response = self._send_once(method, url, cost, params, body, account, admitted=held)
                 status = response.status_code
                 if status == UNAUTHORIZED:
                     auth = self.auth
                     if isinstance(auth, PipedriveOAuthAuthenticator) and not refreshed:
-                        auth.invalidate()
+                        with self._lock:
+                            auth.invalidate()
                         refreshed = True
                         url = self._url(version, path)
                         continue

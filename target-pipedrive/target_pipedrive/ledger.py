@@ -2,9 +2,9 @@
 
 ``writeback_ledger`` has one row per (action, source key): what was last sent (payload and its
 hash), the Pipedrive id it produced and whether the call is known to have been made
-(``status``: ``intent`` written before the call, ``done`` after Pipedrive's answer). An intent
-is committed before anything is sent; a ``done`` is committed together with the next write
-(one transaction per action instead of two: a group commit), and before any STATE goes out.
+(``status``: ``intent`` written before the call, ``done`` after Pipedrive's answer). The intents
+of a batch of calls are committed in one transaction before any of them is sent; a ``done`` is
+committed together with the next write (a group commit), and before any STATE goes out.
 On DuckDB the file is opened for each read and each commit group and let go after it.
 The run is the ledger's only writer, so an action's rows are read once and kept.
 ``writeback_errors`` keeps every 4xx Pipedrive gave a record, and every record an action
@@ -65,6 +65,19 @@ class Entry:
     payload: dict[str, Any]
     status: str
     created_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Intent:
+    """A row to write as ``intent`` before its call."""
+
+    action: str
+    source_key: str
+    object_type: str
+    payload_hash: str
+    payload: dict[str, Any]
+    cdp_ids: tuple[str | None, str | None]
+    pipedrive_id: int | None = None
 
 
 def _tables(schema: str | None) -> tuple[sa.Table, sa.Table]:
@@ -241,33 +254,54 @@ class Ledger:
         pipedrive_id: int | None = None,
     ) -> None:
         """Write the row as ``intent``, committed (with pending ``done`` rows) before the call."""
-        now = self._clock()
-        previous = self.get(action, source_key)
-        values = {
-            "object_type": object_type,
-            "pipedrive_id": pipedrive_id,
-            "payload_hash": payload_hash,
-            "payload": orjson.dumps(payload).decode(),
-            "status": INTENT,
-            "cdp_person_id": cdp_ids[0],
-            "cdp_deal_id": cdp_ids[1],
-            "updated_at": now,
-            "run_id": self.run_id,
-        }
-        t = self.ledger
-        if previous is None:
-            statement: Any = sa.insert(t).values(
-                action=action, source_key=source_key, created_at=now, **values
-            )
-        else:
-            where = (t.c.action == action) & (t.c.source_key == source_key)
-            statement = sa.update(t).where(where).values(**values)
-        self._write("writing writeback_ledger", [statement])
-        created = previous.created_at if previous else now
-        entry = Entry(
-            action, source_key, object_type, pipedrive_id, payload_hash, payload, INTENT, created
+        self.write_intents(
+            [Intent(action, source_key, object_type, payload_hash, payload, cdp_ids, pipedrive_id)]
         )
-        self._cache(entry, action, source_key)
+
+    def write_intents(self, intents: list[Intent]) -> None:
+        """Write the rows as ``intent`` in one transaction (with pending ``done`` rows), committed
+        before any of their calls is made."""
+        now = self._clock()
+        t = self.ledger
+        statements: list[Any] = []
+        entries = []
+        for intent in intents:
+            previous = self.get(intent.action, intent.source_key)
+            values = {
+                "object_type": intent.object_type,
+                "pipedrive_id": intent.pipedrive_id,
+                "payload_hash": intent.payload_hash,
+                "payload": orjson.dumps(intent.payload).decode(),
+                "status": INTENT,
+                "cdp_person_id": intent.cdp_ids[0],
+                "cdp_deal_id": intent.cdp_ids[1],
+                "updated_at": now,
+                "run_id": self.run_id,
+            }
+            if previous is None:
+                statement: Any = sa.insert(t).values(
+                    action=intent.action, source_key=intent.source_key, created_at=now, **values
+                )
+            else:
+                where = (t.c.action == intent.action) & (t.c.source_key == intent.source_key)
+                statement = sa.update(t).where(where).values(**values)
+            statements.append(statement)
+            created = previous.created_at if previous else now
+            entries.append(
+                Entry(
+                    intent.action,
+                    intent.source_key,
+                    intent.object_type,
+                    intent.pipedrive_id,
+                    intent.payload_hash,
+                    intent.payload,
+                    INTENT,
+                    created,
+                )
+            )
+        self._write("writing writeback_ledger", statements)
+        for entry in entries:
+            self._cache(entry, entry.action, entry.source_key)
 
     def write_done(self, action: str, source_key: str, pipedrive_id: int) -> None:
         """Record the id Pipedrive answered. Committed with the next write (or ``flush``): a

@@ -5,7 +5,8 @@ Pipedrive has no idempotency key and no upsert, so the ledger carries the guaran
 1. The payload (typed body, match values) is hashed. A ``done`` row with the same hash: nothing
    is sent. A ``done`` row with another hash: the object it produced is updated (PATCH, or PUT
    for notes), never created again.
-2. Before any call the row is committed as ``intent`` (with the id it will update, if any).
+2. Before any call the row is committed as ``intent`` (with the id it will update, if any),
+   together with the intents of the other calls of its wave, in one transaction.
 3. After Pipedrive's answer the id is committed and the row is ``done``.
 4. An ``intent`` row found at the start of an action (the process died between 2 and 3, or a
    create's answer never came) is resolved by looking the object up before creating: an
@@ -24,6 +25,12 @@ nothing: the record's error is stored in ``writeback_errors`` and the row is put
 an exhausted token budget stops the run with the ledger as it was before the refused call. A
 record an action skips (a template rendered empty or not a number) sends nothing and is stored
 in ``writeback_errors`` with a null status.
+
+Throughput: a wave's calls run on a small thread pool, paced by the tap's pacer, so the burst
+window rather than one commit and one round trip per action sets the rate. A crash mid-wave
+leaves every intent of the wave open, sent or not; each is resolved by step 4 on the rerun.
+Calls touching the same row, Pipedrive id or upsert match go in later waves, so they keep the
+records' order and an upsert finds the person an earlier record's upsert created.
 """
 
 from __future__ import annotations
@@ -32,6 +39,8 @@ import hashlib
 import logging
 from collections import Counter
 from collections.abc import Mapping
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -40,12 +49,16 @@ from tap_pipedrive.errors import BudgetExhausted
 from target_pipedrive.actions import Action, Skip
 from target_pipedrive.client import PipedriveClient, Rejected, UncertainOutcome
 from target_pipedrive.custom_fields import CustomFieldNames
-from target_pipedrive.ledger import DONE, INTENT, Entry, Ledger
+from target_pipedrive.ledger import DONE, INTENT, Entry, Intent, Ledger
 from target_pipedrive.objects import LIST_COSTS, SEARCH_PERSONS_COST, PipedriveObject
 
 logger = logging.getLogger("target_pipedrive")
 
 LOOKUP_PAGE = 500
+#: Calls in flight at once: enough to keep the burst window busy while each waits for its
+#: answer; the pacer, not the pool, sets the rate.
+POOL_SIZE = 4
+_CONFLICT = object()  # a record that waits for the next wave
 
 
 class LookupFailed(Exception):  # noqa: N818 - carries the cause out of ``_send``
@@ -78,6 +91,28 @@ def _unresolved(action: Action, source_key: str, cause: Exception) -> Exception:
     )
 
 
+@dataclass
+class Record:
+    """One record an action runs for: its key, what templates see, its CDP ids."""
+
+    source_key: str
+    data: dict[str, Any]
+    cdp_ids: tuple[Any, Any]
+
+
+@dataclass
+class _Call:
+    """What one action sends for one record, its intent committed before it goes."""
+
+    index: int
+    source_key: str
+    payload: dict[str, Any]
+    known: int | None
+    previous: Entry | None
+    cdp_ids: tuple[Any, Any]
+    digest: str
+
+
 class Runner:
     """Runs actions against Pipedrive and the ledger; counts what happened."""
 
@@ -88,6 +123,7 @@ class Runner:
         custom: Mapping[str, CustomFieldNames],
         *,
         dry_run: bool = False,
+        pool_size: int = POOL_SIZE,
     ) -> None:
         self.client = client
         self.ledger = ledger
@@ -95,14 +131,56 @@ class Runner:
         self.dry_run = dry_run
         self.counts: Counter[str] = Counter()
         self._round_robin: dict[str, int] = {}
+        self._pool = ThreadPoolExecutor(pool_size, "pipedrive-call") if client else None
+
+    def close(self) -> None:
+        """Let the pool's threads go (every call has been answered by then)."""
+        if self._pool is not None:
+            self._pool.shutdown()
 
     def run(
         self, action: Action, source_key: str, data: dict[str, Any], cdp_ids: tuple[Any, Any]
     ) -> int | None:
         """Perform ``action`` for one record; the Pipedrive id it now stands for (or None)."""
+        return self.run_batch(action, [Record(source_key, data, cdp_ids)])[0]
+
+    def run_batch(self, action: Action, records: list[Record]) -> list[int | None]:
+        """Perform ``action`` for each record; the Pipedrive id each now stands for (or None).
+
+        In waves: the records are planned in order until one touches what an earlier one of
+        the wave touches (the same ledger row, Pipedrive id or upsert match), which waits for
+        the next wave, so such calls keep the records' order. A wave's intents are committed in
+        one transaction, then its calls run on the pool, paced by the tap's pacer.
+        """
+        produced: list[int | None] = [None] * len(records)
+        waiting = list(range(len(records)))
+        while waiting:
+            calls: list[_Call] = []
+            touched: set[tuple[Any, ...]] = set()
+            for position, index in enumerate(waiting):
+                outcome = self._prepare(action, index, records[index], touched)
+                if outcome is _CONFLICT:
+                    waiting = waiting[position:]
+                    break
+                if isinstance(outcome, _Call):
+                    calls.append(outcome)
+                else:
+                    produced[index] = outcome
+            else:
+                waiting = []
+            if calls:
+                self._perform(action, calls, produced)
+        return produced
+
+    def _prepare(
+        self, action: Action, index: int, record: Record, touched: set[tuple[Any, ...]]
+    ) -> Any:
+        """The call one record needs (a ``_Call``), or the id it stands for without one, or
+        ``_CONFLICT`` when it touches what the wave already does."""
+        source_key, cdp_ids = record.source_key, record.cdp_ids
         custom = self.custom.get(action.object_type)
         try:
-            plan = action.plan(data, custom)
+            plan = action.plan(record.data, custom)
         except Skip as exc:
             self.counts["skipped"] += 1
             logger.warning("Skipped action '%s' for %s: %s", action.name, source_key, exc)
@@ -110,6 +188,17 @@ class Runner:
                 self.ledger.record_error(action.name, source_key, None, f"skipped: {exc}")
             return None
         entry = self.ledger.get(action.name, source_key) if self.ledger else None
+        known = plan.match.get("id") if action.verb == "update" else None
+        if entry is not None:
+            known = known or entry.pipedrive_id
+        touches = {("row", source_key)}
+        if known is not None:
+            touches.add(("id", known))
+        if action.verb == "upsert":
+            touches.add(("match", orjson.dumps(plan.match, option=orjson.OPT_SORT_KEYS)))
+        if touches & touched:
+            return _CONFLICT
+        touched |= touches
         body = plan.body
         target = action.target
         if plan.round_robin:
@@ -125,48 +214,96 @@ class Runner:
         if self.dry_run:
             self._print(action, plan.match, body, entry)
             return entry.pipedrive_id if entry else None
+        assert self.ledger is not None
+        if entry is not None and known is None and entry.status == INTENT:
+            known = self._look_up(action, source_key, entry.payload)
+            if known is not None and action.verb == "create" and entry.payload_hash == digest:
+                # the unfinished create made exactly this: record it, send nothing (an
+                # upsert may have found a person it had not yet updated: it updates)
+                self.ledger.write_intent(
+                    action.name, source_key, target.name, digest, payload, cdp_ids, known
+                )
+                self.ledger.write_done(action.name, source_key, known)
+                self.counts["recovered"] += 1
+                return known
+        return _Call(index, source_key, payload, known, entry, cdp_ids, digest)
+
+    def _perform(self, action: Action, calls: list[_Call], produced: list[int | None]) -> None:
+        """Commit the wave's intents, make its calls on the pool, record what they gave.
+
+        The first request of each call is admitted in the records' order (its tokens held), so
+        a spent budget refuses the later records, not a random few. Every answer is recorded
+        before the run stops on a spent budget or an error.
+        """
         assert self.client is not None
         assert self.ledger is not None
-        known = plan.match.get("id") if action.verb == "update" else None
-        if entry is not None:
-            known = known or entry.pipedrive_id
-            if known is None and entry.status == INTENT:
-                known = self._look_up(action, source_key, entry.payload)
-                if known is not None and action.verb == "create" and entry.payload_hash == digest:
-                    # the unfinished create made exactly this: record it, send nothing (an
-                    # upsert may have found a person it had not yet updated: it updates)
-                    self.ledger.write_intent(
-                        action.name, source_key, target.name, digest, payload, cdp_ids, known
-                    )
-                    self.ledger.write_done(action.name, source_key, known)
-                    self.counts["recovered"] += 1
-                    return known
-        self.ledger.write_intent(
-            action.name, source_key, target.name, digest, payload, cdp_ids, known
+        assert self._pool is not None
+        target = action.target
+        self.ledger.write_intents(
+            [
+                Intent(
+                    action.name, c.source_key, target.name, c.digest, c.payload, c.cdp_ids, c.known
+                )
+                for c in calls
+            ]
         )
-        try:
-            pipedrive_id = self._send(action, source_key, payload, known)
-        except Rejected as exc:
-            self._undo(action, source_key, entry)
-            self.ledger.record_error(action.name, source_key, exc.status, exc.message)
-            self.counts["errors"] += 1
-            logger.warning(
-                "Pipedrive refused action '%s' for %s (HTTP %s): %s",
-                action.name,
-                source_key,
-                exc.status,
-                exc.message,
+        outcomes: list[Future[int] | BaseException] = []
+        refused: BudgetExhausted | None = None
+        for call in calls:
+            if refused is None:
+                try:
+                    self.client.admit(self._first_cost(action, call.known))
+                except BudgetExhausted as exc:
+                    refused = exc
+            if refused is not None:
+                outcomes.append(refused)
+                continue
+            outcomes.append(
+                self._pool.submit(self._send, action, call.source_key, call.payload, call.known)
             )
-            return None
-        except BudgetExhausted:
-            self._undo(action, source_key, entry)
-            raise
-        except LookupFailed as exc:
-            # the create may have happened: keep the intent so the next run looks it up first
-            raise _unresolved(action, source_key, exc.cause) from None
-        self.ledger.write_done(action.name, source_key, pipedrive_id)
-        self.counts["updated" if known else "created"] += 1
-        return pipedrive_id
+        wait([outcome for outcome in outcomes if isinstance(outcome, Future)])
+        stop: BaseException | None = None
+        for call, outcome in zip(calls, outcomes, strict=True):
+            try:
+                if isinstance(outcome, BaseException):
+                    raise outcome
+                pipedrive_id = outcome.result()
+            except Rejected as exc:
+                self._undo(action, call.source_key, call.previous)
+                self.ledger.record_error(action.name, call.source_key, exc.status, exc.message)
+                self.counts["errors"] += 1
+                logger.warning(
+                    "Pipedrive refused action '%s' for %s (HTTP %s): %s",
+                    action.name,
+                    call.source_key,
+                    exc.status,
+                    exc.message,
+                )
+                continue
+            except BudgetExhausted as exc:
+                self._undo(action, call.source_key, call.previous)
+                stop = stop or exc
+                continue
+            except LookupFailed as exc:
+                # the create may have happened: keep the intent so the next run looks it up first
+                stop = stop or _unresolved(action, call.source_key, exc.cause)
+                continue
+            except Exception as exc:  # noqa: BLE001 - raised once the answers are recorded
+                stop = stop or exc
+                continue
+            self.ledger.write_done(action.name, call.source_key, pipedrive_id)
+            self.counts["updated" if call.known else "created"] += 1
+            produced[call.index] = pipedrive_id
+        if stop is not None:
+            raise stop
+
+    @staticmethod
+    def _first_cost(action: Action, known: int | None) -> int:
+        """The tokens of the first request a call makes."""
+        target = action.target
+        if known is not None:
+            return target.update_cost
+        return SEARCH_PERSONS_COST if action.verb == "upsert" else target.create_cost
 
     def _undo(self, action: Action, source_key: str, entry: Entry | None) -> None:
         assert self.ledger is not None
@@ -209,11 +346,14 @@ class Runner:
     def _send(
         self, action: Action, source_key: str, payload: dict[str, Any], known: int | None
     ) -> int:
+        """Make one call (on a pool thread); the tokens of its first request are held."""
         assert self.client is not None
         target = action.target
         body = payload["body"]
+        admitted = True
         if known is None and action.verb == "upsert":
-            known = self._search_person(payload["match"], action.object_type)
+            known = self._search_person(payload["match"], action.object_type, admitted=True)
+            admitted = False
         if known is not None:
             answer = self.client.call(
                 target.update_method,
@@ -221,11 +361,13 @@ class Runner:
                 target.path.replace("{id}", str(known)),
                 target.update_cost,
                 body=body,
+                admitted=admitted,
             )
             return int(answer["data"]["id"]) if answer.get("data") else known
         attempt = 0
         while True:
             attempt += 1
+            held, admitted = admitted, False
             try:
                 answer = self.client.call(
                     "POST",
@@ -234,6 +376,7 @@ class Runner:
                     target.create_cost,
                     body=body,
                     retry_uncertain=False,
+                    admitted=held,
                 )
                 return int(answer["data"]["id"])
             except UncertainOutcome as exc:
@@ -266,13 +409,15 @@ class Runner:
         except Rejected as exc:
             raise _unresolved(action, source_key, exc) from None
 
-    def _search_person(self, match: Mapping[str, Any], object_type: str) -> int | None:
+    def _search_person(
+        self, match: Mapping[str, Any], object_type: str, *, admitted: bool = False
+    ) -> int | None:
         assert self.client is not None
         key, value = next(iter(match.items()))
         params = {"term": value, "exact_match": "true", "limit": 2}
         params["fields"] = "email" if key == "email" else "custom_fields"
         answer = self.client.call(
-            "GET", "v2", "/persons/search", SEARCH_PERSONS_COST, params=params
+            "GET", "v2", "/persons/search", SEARCH_PERSONS_COST, params=params, admitted=admitted
         )
         items = (answer.get("data") or {}).get("items") or []
         if len(items) > 1:

@@ -1,7 +1,9 @@
 """target-pipedrive: performs declared actions on Pipedrive for the records it receives.
 
 Thin: settings and actions are checked at startup (``settings``), each record runs through the
-actions in the order listed (``sink``), each action exactly once (``runner``, ``ledger``).
+actions in the order listed (``sink``, by batches), each action exactly once (``runner``,
+``ledger``). The records a sink holds are acted on before a STATE is taken in, so a STATE never
+covers a record not acted on.
 When Pipedrive's (or the configured) token budget runs out, the run stops cleanly: the records
 after it are not acted on and no STATE after them is emitted, so the next run starts there.
 A dry run emits no STATE at all (and writes no ledger): Meltano would otherwise save tap-cdp's
@@ -48,6 +50,7 @@ class TargetPipedrive(Target):
     ]
 
     def __init__(self, **kwargs: t.Any) -> None:
+        self.action_sinks: list[ActionSink] = []
         super().__init__(**kwargs)
         config = dict(self.config)
         self.actions = check(config)
@@ -109,13 +112,22 @@ class TargetPipedrive(Target):
                 reason,
             )
 
+    def act_on_held(self) -> None:
+        """Act on the records the sinks hold (they come before a STATE or the end)."""
+        for sink in self.action_sinks:
+            if sink.held:
+                sink.act()
+
     def _process_state_message(self, message_dict: dict) -> None:
         """No STATE after a stop, nor in a dry run: it would cover records not acted on."""
+        self.act_on_held()
         if self.stopped is None and not self.dry_run:
             self.ledger.flush()
             super()._process_state_message(message_dict)
 
     def _process_endofpipe(self) -> None:
+        self.act_on_held()
+        self.runner.close()
         counts = dict(self.runner.counts)
         self.logger.info("target-pipedrive: %s", counts or "no action ran")
         if self.dry_run:
