@@ -24,6 +24,7 @@ from typing import Any
 
 from target_cdp.merges import survivor_of
 from target_cdp.records import dumps, parse_time, time_text
+from target_cdp.registry import INACTIVE_MEANS_DELETED
 from target_cdp.unknown_fields import UNKNOWN_FIELDS
 
 #: Attributes each activity type carries (intersected with the stream's SCHEMA; custom fields
@@ -83,8 +84,6 @@ UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag", UNKNOWN
 #: fields, never tracked nor part of a definition.
 SDC_PREFIX = "_sdc_"
 NOTE_CONTENT_LIMIT = 1000
-#: Kinds whose records say deleted with ``active_flag: false``.
-ACTIVE_FLAG_KINDS = frozenset({"person", "organization", "note"})
 
 
 @dataclass
@@ -183,7 +182,7 @@ def is_deleted(stream_kind: str, record: dict) -> bool:
         return True
     if stream_kind == "deal" and record.get("status") == "deleted":
         return True
-    return stream_kind in ACTIVE_FLAG_KINDS and record.get("active_flag") is False
+    return stream_kind in INACTIVE_MEANS_DELETED and record.get("active_flag") is False
 
 
 class _Builder:

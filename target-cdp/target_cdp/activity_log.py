@@ -25,18 +25,10 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.activities import Activity
+from target_cdp.registry import STREAM_OF_KIND
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
 from target_cdp.writeback import MARK
-
-#: Stream whose records emit each activity-type family (for per-stream run counts).
-STREAM_OF_KIND = {
-    "person": "persons",
-    "organization": "organizations",
-    "deal": "deals",
-    "note": "notes",
-    "activity": "activities",
-}
 
 
 def stream_of(activity_type: str) -> str:

@@ -17,26 +17,10 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.bulk import among
+from target_cdp.registry import ASSOCIATIONS, STREAM_OF_LINK_KIND
+from target_cdp.registry import TABLED_KINDS as KINDS
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
-
-
-@dataclass(frozen=True)
-class _Kind:
-    """A kind of record that associations can start from."""
-
-    table: str
-    pipedrive_column: str
-    id_column: str
-    #: Rows of this kind can be merged into another (``merged_into``, see ``merges.py``).
-    merges: bool = False
-
-
-KINDS = {
-    "person": _Kind("people", "pipedrive_person_id", "person_id", merges=True),
-    "organization": _Kind("organizations", "pipedrive_org_id", "organization_id", merges=True),
-    "deal": _Kind("deals", "pipedrive_deal_id", "deal_id"),
-}
 
 
 def current_id(table: sa.Table, kind: str) -> sa.ColumnElement:
@@ -46,27 +30,7 @@ def current_id(table: sa.Table, kind: str) -> sa.ColumnElement:
     return sa.func.coalesce(table.c.merged_into, own) if spec.merges else own
 
 
-#: (from_kind, to_kind, child stream, reference column in pipedrive_records)
-ASSOCIATIONS: tuple[tuple[str, str, str, str], ...] = (
-    ("person", "deal", "deals", "person_ref"),
-    ("person", "note", "notes", "person_ref"),
-    ("person", "pipedrive_activity", "activities", "person_ref"),
-    ("organization", "person", "persons", "org_ref"),
-    ("organization", "deal", "deals", "org_ref"),
-    ("organization", "note", "notes", "org_ref"),
-    ("organization", "pipedrive_activity", "activities", "org_ref"),
-    ("deal", "note", "notes", "deal_ref"),
-    ("deal", "pipedrive_activity", "activities", "deal_ref"),
-)
-
-
 PRIMARY_KEY = ("from_kind", "from_id", "to_kind", "to_id")
-STREAM_OF_TO_KIND = {
-    "person": "persons",
-    "deal": "deals",
-    "note": "notes",
-    "pipedrive_activity": "activities",
-}
 
 
 @dataclass(frozen=True)
@@ -242,7 +206,7 @@ class Links:
         bulk.delete_rows(conn, a, beyond)
         cut: dict[str, int] = {}
         for row in beyond:
-            stream = STREAM_OF_TO_KIND[row["to_kind"]]
+            stream = STREAM_OF_LINK_KIND[row["to_kind"]]
             cut[stream] = cut.get(stream, 0) + 1
         return cut
 

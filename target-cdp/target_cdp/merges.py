@@ -26,20 +26,13 @@ import dataclasses
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.links import KINDS
 from target_cdp.merge import COLUMNS, Field, merge_person
+from target_cdp.registry import MERGED_TO, TABLED_KINDS, referrers
 from target_cdp.settings import Settings
 from target_cdp.tables import CDPTables
 
-MERGED_TO = "merged_to_id"
 #: Permission values from the most to the least restrictive.
 _RESTRICTIVENESS = (False, None, True)
-#: Per merged kind: the reference column in ``pipedrive_records`` and the tables referring to
-#: the kind by (Pipedrive id column, CDP id column).
-_REFERRERS = {
-    "person": ("person_ref", ("deals", "activities")),
-    "organization": ("org_ref", ("deals", "activities", "people")),
-}
 
 
 def survivor_of(record: dict) -> int | None:
@@ -96,14 +89,15 @@ class Merges:
     ) -> None:
         """Point what refers to the absorbed (Pipedrive id, CDP id) at the survivor's."""
         (absorbed_pid, absorbed_id), (survivor_pid, survivor_id) = absorbed, survivor
-        spec = KINDS[kind]
-        ref_column, referrers = _REFERRERS[kind]
+        spec = TABLED_KINDS[kind]
+        ref_column = str(spec.ref_column)
         r = self.t.pipedrive_records
         conn.execute(
             sa.update(r).where(r.c[ref_column] == absorbed_pid).values({ref_column: survivor_pid})
         )
-        pd_column = spec.pipedrive_column
-        for name in referrers:
+        pd_column = str(spec.pipedrive_column)
+        id_column = str(spec.id_column)
+        for name in referrers(kind):
             table = getattr(self.t, name)
             conn.execute(
                 sa.update(table)
@@ -113,12 +107,12 @@ class Merges:
             if absorbed_id is not None and survivor_id is not None and absorbed_id != survivor_id:
                 conn.execute(
                     sa.update(table)
-                    .where(table.c[spec.id_column] == absorbed_id)
-                    .values({spec.id_column: survivor_id})
+                    .where(table.c[id_column] == absorbed_id)
+                    .values({id_column: survivor_id})
                 )
         if absorbed_id is None or survivor_id is None or absorbed_id == survivor_id:
             return
-        own = getattr(self.t, spec.table)
+        own = getattr(self.t, str(spec.table))
         conn.execute(
             sa.update(own).where(own.c.merged_into == absorbed_id).values(merged_into=survivor_id)
         )

@@ -32,6 +32,7 @@ from singer_sdk.mapper import MAPPER_FILTER_OPTION, MAPPER_SOURCE_OPTION
 from singer_sdk.plugin_base import PluginBase
 
 from target_cdp.database import CDPDatabaseError, mask_secrets
+from target_cdp.registry import RANK
 from target_cdp.run import Run
 from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
 from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
@@ -42,9 +43,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.capabilities import CapabilitiesEnum
     from singer_sdk.mapper import StreamMap
     from singer_sdk.sinks import Sink
-
-RANK = {name: rank for rank, name in enumerate(SINKS)}
-
 
 #: The signals that stop the target (SIGHUP: the terminal running it was closed).
 STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")

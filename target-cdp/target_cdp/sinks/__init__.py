@@ -1,10 +1,14 @@
-"""Sinks: one class per kind of stream (a stream fans out into several CDP tables)."""
+"""Sinks: one class per kind of stream (a stream fans out into several CDP tables).
+
+Which class writes which stream is ``registry.STREAMS``; this module only binds the names.
+"""
 
 from __future__ import annotations
 
+from target_cdp.registry import STREAMS
 from target_cdp.sinks.base import CDPSink
 from target_cdp.sinks.deals import DealsSink
-from target_cdp.sinks.engagements import ActivitiesSink, NotesSink
+from target_cdp.sinks.engagements import NotesSink, PipedriveActivitiesSink
 from target_cdp.sinks.organizations import OrganizationsSink
 from target_cdp.sinks.persons import PersonsSink
 from target_cdp.sinks.reference import (
@@ -17,24 +21,24 @@ from target_cdp.sinks.reference import (
 from target_cdp.sinks.unknown import UnknownStreamSink
 from target_cdp.sinks.usage import ApiUsageSink
 
-#: Sink of each stream the tap emits, in dependency order: a stream's batches are written
-#: after the pending batches of every stream before it (see ``TargetCDP.drain_in_order``).
-SINKS: dict[str, type[CDPSink]] = {
-    "users": UsersSink,
-    "pipelines": PipelinesSink,
-    "stages": StagesSink,
-    "activity_types": ActivityTypesSink,
-    "person_fields": FieldsSink,
-    "organization_fields": FieldsSink,
-    "deal_fields": FieldsSink,
-    "activity_fields": FieldsSink,
-    "note_fields": FieldsSink,
-    "organizations": OrganizationsSink,
-    "persons": PersonsSink,
-    "deals": DealsSink,
-    "notes": NotesSink,
-    "activities": ActivitiesSink,
-    "api_usage": ApiUsageSink,
+_CLASSES: dict[str, type[CDPSink]] = {
+    cls.__name__: cls
+    for cls in (
+        UsersSink,
+        PipelinesSink,
+        StagesSink,
+        ActivityTypesSink,
+        FieldsSink,
+        OrganizationsSink,
+        PersonsSink,
+        DealsSink,
+        NotesSink,
+        PipedriveActivitiesSink,
+        ApiUsageSink,
+    )
 }
+
+#: Sink of each stream the tap emits, in drain order (``registry.STREAMS``).
+SINKS: dict[str, type[CDPSink]] = {stream.name: _CLASSES[stream.sink] for stream in STREAMS}
 
 __all__ = ["SINKS", "CDPSink", "UnknownStreamSink"]

@@ -22,7 +22,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_cdp import bulk, storable
+from target_cdp import bulk, registry, storable
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
 from target_cdp.links import ChildLinks
 from target_cdp.records import canonical, parse_time, time_text, version_time
@@ -194,13 +194,23 @@ class CDPSink(BatchSink):
 
 
 class PipedriveObjectSink(CDPSink):
-    """A stream of Pipedrive objects keyed by ``id`` with an ``update_time``."""
+    """A stream of Pipedrive objects keyed by ``id`` with an ``update_time``.
 
-    kind: ClassVar[str]
-    #: Which record field holds each reference kept in ``pipedrive_records`` for associations.
-    references: ClassVar[dict[str, str]] = {}
+    Its kind and references are the stream's row in ``registry.STREAMS``.
+    """
+
     #: Record fields written to a typed column of their own, and the JSON type it takes.
     column_types: ClassVar[dict[str, str]] = {}
+
+    def __init__(
+        self, target: TargetCDP, stream_name: str, schema: dict, key_properties: Any
+    ) -> None:
+        stream = registry.BY_NAME[stream_name]
+        #: The Pipedrive object a record is (``person``).
+        self.kind: str = str(stream.kind)
+        #: Which record field holds each reference kept in ``pipedrive_records``.
+        self.references: dict[str, str] = registry.snapshot_references(stream)
+        super().__init__(target, stream_name, schema, key_properties)
 
     def setup(self) -> None:
         """Work out the attribute set (definition) of every activity type this SCHEMA yields."""

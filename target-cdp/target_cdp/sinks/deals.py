@@ -30,8 +30,6 @@ COLUMN_FIELDS = frozenset(
 class DealsSink(PipedriveObjectSink):
     """The ``deals`` stream."""
 
-    kind = "deal"
-    references = {"person_ref": "person_id", "org_ref": "org_id"}  # noqa: RUF012
     column_types = {  # noqa: RUF012
         "title": "string",
         "status": "string",

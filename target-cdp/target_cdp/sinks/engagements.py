@@ -9,13 +9,10 @@ import sqlalchemy as sa
 from target_cdp.activities import Activity, note_activities, pipedrive_activity_activities
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
-REFERENCES = {"person_ref": "person_id", "org_ref": "org_id", "deal_ref": "deal_id"}
-
 
 class EngagementSink(PipedriveObjectSink):
     """A stream whose records become activities and associations of people, orgs and deals."""
 
-    references = REFERENCES
     derive: Callable[..., list[Activity]]
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:  # noqa: ARG002
@@ -33,12 +30,13 @@ class EngagementSink(PipedriveObjectSink):
 class NotesSink(EngagementSink):
     """The ``notes`` stream."""
 
-    kind = "note"
     derive = staticmethod(note_activities)
 
 
-class ActivitiesSink(EngagementSink):
-    """The ``activities`` stream (Pipedrive calls, meetings, tasks...)."""
+class PipedriveActivitiesSink(EngagementSink):
+    """The ``activities`` stream: Pipedrive's activity objects (calls, meetings, tasks...).
 
-    kind = "activity"
+    Not the CDP's activities: those are derived from every stream (``activities.py``).
+    """
+
     derive = staticmethod(pipedrive_activity_activities)

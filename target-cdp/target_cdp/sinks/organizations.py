@@ -16,9 +16,6 @@ COLUMN_FIELDS = frozenset({"id", "name", "add_time", "update_time", "is_deleted"
 class OrganizationsSink(PipedriveObjectSink):
     """The ``organizations`` stream (Pipedrive is the only writer of its organizations)."""
 
-    kind = "organization"
-    #: ``org_ref`` of an organization merged away is its survivor (``merged_to_id``).
-    references = {"org_ref": "merged_to_id"}  # noqa: RUF012
     column_types = {"name": "string"}  # noqa: RUF012
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:

@@ -101,9 +101,6 @@ class PeopleIndex:
 class PersonsSink(PipedriveObjectSink):
     """The ``persons`` stream."""
 
-    kind = "person"
-    #: ``person_ref`` of a person merged away is its survivor (``merged_to_id``).
-    references = {"org_ref": "org_id", "person_ref": "merged_to_id"}  # noqa: RUF012
     column_types = {"first_name": "string", "last_name": "string"}  # noqa: RUF012
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
