@@ -114,6 +114,8 @@ def run_job(checkout: Checkout, job: list[str], sandbox: RunningSandbox) -> Meas
                         times = proc.cpu_times()
                         known = cpu.get(proc.pid, ("other", 0.0))[0]
                         part = known if known in PLUGIN_PARTS else part_of(proc.cmdline())
+                        # an exiting process has no command line: it stays what it was
+                        part = known if part == "other" else part
                 except psutil.Error:
                     continue
                 cpu[proc.pid] = (part, times.user + times.system)
