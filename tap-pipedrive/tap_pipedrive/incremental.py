@@ -59,37 +59,28 @@ class IncrementalStream(SpooledRecords, PipedriveStream):
         if self._planned or self.replication_method == REPLICATION_FULL_TABLE:
             return
         self._planned = True
-        state = self.stream_state
-        partitions = self._partition_states()
-        interval = float(self.config.get("reconciliation_interval_days", 7))
+        plan = reconciliation.plan_run(
+            self.stream_state,
+            self._partition_states(),
+            self.now,
+            float(self.config.get("reconciliation_interval_days", 7)),
+            complete=self.incomplete_output is None,
+        )
         if self.incomplete_output is not None:
-            reconciliation.forgo(state, partitions)
             self.logger.info(
                 "No reconciliation pass for '%s' (records it leaves out are not synced, never "
                 "marked deleted): %s",
                 self.name,
                 self.incomplete_output,
             )
-        elif reconciliation.IN_PROGRESS not in state and reconciliation.is_due(
-            state, self.now, interval
-        ):
-            planned = reconciliation.begin_pass(state, partitions, self.now)
+        elif plan.begun is not None:
             self.logger.info(
                 "Reconciliation pass %s: reading '%s' in full to detect deleted records",
-                planned["version"],
+                plan.begun,
                 self.name,
             )
-        in_pass = state.get(reconciliation.IN_PROGRESS)
-        if in_pass is not None:
-            self._stream_version = int(in_pass["version"])
-            self._changes_since = in_pass.get("changes_since")
-        else:
-            # An incomplete stream's records carry no version: the target keeps the one a
-            # complete sync stored, so that sync's next ACTIVATE_VERSION judges them rightly.
-            complete = self.incomplete_output is None
-            self._stream_version = state.get(reconciliation.TABLE_VERSION) if complete else None
-            bookmarks = [s.get("replication_key_value") for s in partitions]
-            self._changes_since = min((b for b in bookmarks if b), default=None)
+        self._stream_version = plan.version
+        self._changes_since = plan.changes_since
 
     @property
     def changes_since(self) -> str | None:

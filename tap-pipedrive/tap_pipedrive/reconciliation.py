@@ -40,6 +40,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from fnmatch import fnmatch
 from typing import Any
 
@@ -123,6 +124,47 @@ def forgo(stream_state: dict[str, Any], partition_states: Iterable[dict[str, Any
     stream_state.pop(LAST_RECONCILED_AT, None)
     for state in partition_states:
         state.pop(RECONCILED_VERSION, None)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """What one run of an incremental stream does about table versions."""
+
+    version: int | None
+    """The table version its records carry (None: the run is incomplete, they carry none)."""
+    changes_since: str | None
+    """Objects updated at or after this time changed since the previous run (None: unknown)."""
+    begun: int | None = None
+    """The version of the pass this run began, if it began one."""
+
+
+def plan_run(
+    stream_state: dict[str, Any],
+    partition_states: Iterable[dict[str, Any]],
+    now: dt.datetime,
+    interval_days: float,
+    *,
+    complete: bool,
+) -> RunPlan:
+    """Decide, and record in the state, what this run does: an incomplete run drops a pass
+    (:func:`forgo`), a complete one begins a pass when one is due and none is in progress.
+    Records then carry the pass's version, or the last activated one (none if incomplete: the
+    target keeps the version a complete sync stored, so that sync's next ACTIVATE_VERSION
+    judges them rightly)."""
+    partitions = list(partition_states)
+    begun = None
+    if not complete:
+        forgo(stream_state, partitions)
+    elif IN_PROGRESS not in stream_state and is_due(stream_state, now, interval_days):
+        begun = int(begin_pass(stream_state, partitions, now)["version"])
+    in_pass = stream_state.get(IN_PROGRESS)
+    if in_pass is not None:
+        return RunPlan(int(in_pass["version"]), in_pass.get("changes_since"), begun)
+    bookmarks = [state.get("replication_key_value") for state in partitions]
+    return RunPlan(
+        stream_state.get(TABLE_VERSION) if complete else None,
+        min((bookmark for bookmark in bookmarks if bookmark), default=None),
+    )
 
 
 def why_incomplete(

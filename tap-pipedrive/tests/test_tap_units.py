@@ -201,6 +201,31 @@ def test_reconciliation_versions_increase_and_passes_close() -> None:
     assert reconciliation.begin_pass(state, [live], now)["version"] == version + 1
 
 
+def test_a_run_plan_begins_resumes_forgoes_and_keeps_passes() -> None:
+    now = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    state: dict[str, Any] = {}
+    first = reconciliation.plan_run(state, [state], now, 7, complete=True)
+    assert first == reconciliation.RunPlan(int(now.timestamp()), None, int(now.timestamp()))
+    # the next run resumes the same pass instead of beginning another
+    resumed = reconciliation.plan_run(state, [state], now, 7, complete=True)
+    assert resumed == reconciliation.RunPlan(first.version, None, None)
+    # an incomplete run drops it and its records carry no version; the bookmark stays
+    state["replication_key_value"] = "2026-03-01T10:00:00Z"
+    dropped = reconciliation.plan_run(state, [state], now, 7, complete=False)
+    assert dropped == reconciliation.RunPlan(None, "2026-03-01T10:00:00Z")
+    assert reconciliation.IN_PROGRESS not in state
+    # the next complete run begins a later pass at once, remembering what changed since when
+    again = reconciliation.plan_run(state, [state], now, 7, complete=True)
+    assert again == reconciliation.RunPlan(first.version + 1, "2026-03-01T10:00:00Z", again.begun)
+    assert again.begun == first.version + 1
+    reconciliation.finish_partition(state, again.begun)
+    reconciliation.complete_pass(state, [state])
+    # between passes: the activated version and the bookmark
+    state["replication_key_value"] = "2026-03-02T08:00:00Z"
+    between = reconciliation.plan_run(state, [state], now + dt.timedelta(days=1), 7, complete=True)
+    assert between == reconciliation.RunPlan(again.begun, "2026-03-02T08:00:00Z")
+
+
 @pytest.mark.parametrize(
     ("api_url", "base", "dropped"),
     [

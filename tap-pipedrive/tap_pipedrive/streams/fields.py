@@ -64,7 +64,7 @@ def _option(option: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _v1_as_v2(raw: Mapping[str, Any]) -> dict[str, Any]:
-    """A v1 field definition renamed to the v2 vocabulary (notes section 4.1): ``key`` →
+    """A v1 field definition renamed to the v2 vocabulary (the specs' field schemas): ``key`` →
     ``field_code``, ``name`` → ``field_name``, ``edit_flag`` → ``is_custom_field``, and the
     same for subfields."""
     subfields = raw.get("subfields")
@@ -241,9 +241,9 @@ class ActivityFieldsStream(FieldsStream):
     the ``admin`` scope.
 
     v2 ``activityFields`` is the only field list that needs OAuth scope ``admin``; v1 needs only
-    ``activities:read`` (notes section 1, spec ``security``). On v2's 403 (a JSON error, not
-    Cloudflare's HTML page) the stream reads v1 instead, renamed to the v2 field vocabulary,
-    charged at v1's token cost, with one warning.
+    ``activities:read`` (the specs' ``security`` of each ``GET /activityFields``). On v2's 403
+    (a JSON error, not Cloudflare's HTML page) the stream reads v1 instead, renamed to the v2
+    field vocabulary, charged at v1's token cost, with one warning.
     """
 
     name = "activity_fields"
