@@ -223,19 +223,39 @@ class Ledger:
         """How many rows an action has (round robin continues from there)."""
         return len(self._rows_of(action))
 
-    def _write(self, doing: str, statements: list[Any]) -> None:
-        """Pending ``done`` rows and ``statements`` in one transaction (a group commit)."""
+    def _write(
+        self, doing: str, statements: list[Any], new_rows: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Pending ``done`` rows, ``new_rows`` of the ledger and ``statements`` in one
+        transaction (a group commit); rows go as one statement each, many parameter sets."""
         t = self.ledger
         done = [
-            sa.update(t)
-            .where(t.c.action == action, t.c.source_key == key)
-            .values(pipedrive_id=pid, status=DONE, updated_at=at, run_id=self.run_id)
+            {"done_action": action, "done_key": key, "done_id": pid, "done_at": at}
             for action, key, pid, at in self._pending_done
         ]
         with self.errors(doing), self.engine.begin() as conn:
-            for statement in [*done, *statements]:
+            if done:
+                conn.execute(self._done_statement, done)
+            if new_rows:
+                conn.execute(sa.insert(t), new_rows)
+            for statement in statements:
                 conn.execute(statement)
         self._pending_done.clear()
+
+    @property
+    def _done_statement(self) -> Any:
+        t = self.ledger
+        return (
+            sa.update(t)
+            .where(t.c.action == sa.bindparam("done_action"))
+            .where(t.c.source_key == sa.bindparam("done_key"))
+            .values(
+                pipedrive_id=sa.bindparam("done_id"),
+                status=DONE,
+                updated_at=sa.bindparam("done_at"),
+                run_id=self.run_id,
+            )
+        )
 
     def _cache(self, entry: Entry | None, action: str, source_key: str) -> None:
         if entry is None:
@@ -264,6 +284,7 @@ class Ledger:
         now = self._clock()
         t = self.ledger
         statements: list[Any] = []
+        new_rows: list[dict[str, Any]] = []
         entries = []
         for intent in intents:
             previous = self.get(intent.action, intent.source_key)
@@ -279,13 +300,11 @@ class Ledger:
                 "run_id": self.run_id,
             }
             if previous is None:
-                statement: Any = sa.insert(t).values(
-                    action=intent.action, source_key=intent.source_key, created_at=now, **values
-                )
+                key = {"action": intent.action, "source_key": intent.source_key}
+                new_rows.append({**key, "created_at": now, **values})
             else:
                 where = (t.c.action == intent.action) & (t.c.source_key == intent.source_key)
-                statement = sa.update(t).where(where).values(**values)
-            statements.append(statement)
+                statements.append(sa.update(t).where(where).values(**values))
             created = previous.created_at if previous else now
             entries.append(
                 Entry(
@@ -299,7 +318,7 @@ class Ledger:
                     created,
                 )
             )
-        self._write("writing writeback_ledger", statements)
+        self._write("writing writeback_ledger", statements, new_rows)
         for entry in entries:
             self._cache(entry, entry.action, entry.source_key)
 
