@@ -51,13 +51,19 @@ def field(code: str, name: str) -> dict[str, Any]:
     }
 
 
+@pytest.fixture
+def config(tmp_path: Path, shared_sandbox: Any) -> dict[str, Any]:
+    """Settings for the shared sandbox with the cache in ``tmp_path / "cache"``."""
+    return sandbox_config(shared_sandbox, catalog_cache_dir=str(tmp_path / "cache"))
+
+
 def test_an_unchanged_account_is_not_discovered_again(
+    config: dict[str, Any],
     tmp_path: Path,
     shared_sandbox: Any,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    config = sandbox_config(shared_sandbox, catalog_cache_dir=str(tmp_path / "cache"))
     uncached = discover(sandbox_config(shared_sandbox), capsys)
     first = discover(config, capsys)
     assert first == uncached
@@ -104,12 +110,11 @@ def test_a_new_custom_field_and_another_setting_are_discovered(
 
 
 def test_a_damaged_cache_file_is_one_warning_and_built_again(
+    config: dict[str, Any],
     tmp_path: Path,
-    shared_sandbox: Any,
     capsys: pytest.CaptureFixture[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    config = sandbox_config(shared_sandbox, catalog_cache_dir=str(tmp_path / "cache"))
     good = discover(config, capsys)
     [path] = cached_files(tmp_path / "cache")
     path.write_text(path.read_text()[:1000])  # cut short, as a full disk would leave it
@@ -126,12 +131,12 @@ def test_a_damaged_cache_file_is_one_warning_and_built_again(
 
 
 def test_two_discoveries_at_once_leave_one_whole_catalog(
-    tmp_path: Path, shared_sandbox: Any
+    config: dict[str, Any], tmp_path: Path
 ) -> None:
-    config = tmp_path / "config.json"
+    config_file = tmp_path / "config.json"
+    config_file.write_text(json.dumps(config))
     cache = tmp_path / "cache"
-    config.write_text(json.dumps(sandbox_config(shared_sandbox, catalog_cache_dir=str(cache))))
-    command = [TAP_EXECUTABLE, "--config", str(config), "--discover"]
+    command = [TAP_EXECUTABLE, "--config", str(config_file), "--discover"]
     runs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(3)]
     outputs = [run.communicate(timeout=120)[0] for run in runs]
 
