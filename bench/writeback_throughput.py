@@ -7,7 +7,13 @@ ledger (``--engine duckdb``: a DuckDB file; TEST_PG_URL names the server);
 ``--kills`` times (default 3) it is killed with SIGKILL at a random moment and rerun on the same
 input, then a last run completes. Prints actions/s (all runs together, process starts
 included) and as a share of the limit's 20 requests/s, requests and tokens per action (sandbox
-stats), and duplicates and missing activities (one subject per record).
+stats), duplicates and missing activities (one subject per record), and the target's CPU
+seconds (all its runs) with the load average.
+
+``--bytecode-cache`` lets the target's runs share compiled modules (in the run's temporary
+directory), as an installed plugin has them: where the environment forbids writing bytecode
+(``PYTHONDONTWRITEBYTECODE``) every run otherwise compiles singer-sdk, SQLAlchemy and the rest
+from source when it starts, seconds of CPU per start that the kill-and-rerun cycles multiply.
 
     .venv/bin/python bench/writeback_throughput.py                  # 10,000 actions, 3 kills
     .venv/bin/python bench/writeback_throughput.py --actions 1000 --kills 1
@@ -20,6 +26,7 @@ import contextlib
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -77,7 +84,15 @@ def _pg_database() -> Iterator[str]:
             conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
 
 
-def _run(config: Path, data: Path, kill_after: float | None) -> tuple[float, bool]:
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _run(
+    config: Path, data: Path, kill_after: float | None, env: dict[str, str]
+) -> tuple[float, bool]:
+    """Run the target once (killed after ``kill_after`` seconds); its wall time, whether killed."""
     started = time.monotonic()
     with data.open() as stdin, (data.parent / "target.log").open("a") as log:
         child = subprocess.Popen(
@@ -85,6 +100,7 @@ def _run(config: Path, data: Path, kill_after: float | None) -> tuple[float, boo
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            env=env,
         )
         try:
             child.wait(timeout=kill_after)
@@ -105,6 +121,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--engine", choices=["postgresql", "duckdb"], default="postgresql")
     parser.add_argument("--debug", action="store_true")
+    parser.add_argument("--bytecode-cache", action="store_true")
     args = parser.parse_args()
     rng = random.Random(args.seed)
     limit_per_second = BURST_LIMIT / WINDOW_SECONDS
@@ -120,6 +137,10 @@ def main() -> None:
             else stack.enter_context(_pg_database())
         )
         data = work / "input.jsonl"
+        env = dict(os.environ)
+        if args.bytecode_cache:
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(work / "pycache")
         persons = [p["id"] for p in sandbox.control.dataset("persons", include_deleted=False)]
         _input(data, args.actions, persons)
         config = work / "config.json"
@@ -143,22 +164,37 @@ def main() -> None:
         sandbox.control.reset_stats()
         expected_seconds = args.actions / limit_per_second
         wall = 0.0
+        cpu_before = _children_cpu()
         for cycle in range(args.kills):
             at = rng.uniform(0.1, 0.8) * expected_seconds / args.kills
-            seconds, killed = _run(config, data, at)
+            seconds, killed = _run(config, data, at, env)
             wall += seconds
             print(f"run {cycle + 1}: {'killed' if killed else 'finished'} after {seconds:.1f} s")
-        seconds, _ = _run(config, data, None)
+        seconds, _ = _run(config, data, None, env)
         wall += seconds
         print(f"last run: finished after {seconds:.1f} s")
+        target_cpu = _children_cpu() - cpu_before
         stats = sandbox.control.stats()
         made = [a for a in sandbox.control.dataset("activities") if a["id"] not in before]
         print((work / "target.log").read_text()[-3000:]) if "--debug" in sys.argv else None
         subjects = Counter(a["subject"] for a in made)
+    _report(args, wall, target_cpu, stats, subjects)
+
+
+def _report(
+    args: argparse.Namespace,
+    wall: float,
+    target_cpu: float,
+    stats: dict,
+    subjects: Counter[str],
+) -> None:
+    """Print the figures."""
+    limit_per_second = BURST_LIMIT / WINDOW_SECONDS
     duplicates = sum(n - 1 for n in subjects.values())
     missing = args.actions - len(subjects)
     per_second = args.actions / wall
-    print(f"actions: {args.actions}, kill-and-rerun cycles: {args.kills}")
+    cache = ", bytecode cache" if args.bytecode_cache else ""
+    print(f"actions: {args.actions}, kill-and-rerun cycles: {args.kills}{cache}, {args.engine}")
     print(
         f"actions/s: {per_second:.1f} over {wall:.0f} s of runs = "
         f"{per_second / limit_per_second:.0%} of the {limit_per_second:.0f} requests/s limit"
@@ -170,6 +206,10 @@ def main() -> None:
     )
     print(f"tokens/action: {stats['tokens_spent'] / args.actions:.2f}")
     print(f"duplicates: {duplicates}, missing: {missing}")
+    print(
+        f"target CPU: {target_cpu:.1f} s ({target_cpu / args.actions * 1000:.2f} ms/action), "
+        f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}"
+    )
 
 
 if __name__ == "__main__":
