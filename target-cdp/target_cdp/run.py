@@ -53,6 +53,8 @@ class Run:
         self.activity_log = ActivityLog(self.tables, settings, now=self.started_at)
         self.writebacks = Writebacks(settings.schema, self.tables.people.schema)
         self.counts: dict[str, Counter[str]] = defaultdict(Counter)
+        #: Table versions of the records received, per stream (ACTIVATE_VERSION bookkeeping).
+        self.versions_received: dict[str, set[int]] = defaultdict(set)
         #: What the run's row says: None before ``start`` committed it.
         self.status: str | None = None
         self._lock: sa.Connection | None = None

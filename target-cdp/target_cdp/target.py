@@ -18,7 +18,6 @@ import signal
 import sys
 import threading
 import typing as t
-from collections import defaultdict
 
 from singer_sdk import Target
 from singer_sdk.helpers.capabilities import (
@@ -34,8 +33,9 @@ from singer_sdk.plugin_base import PluginBase
 from target_cdp.database import CDPDatabaseError, mask_secrets
 from target_cdp.registry import RANK
 from target_cdp.run import Run
+from target_cdp.sdk_private import pending_sinks
 from target_cdp.settings import CONFIG_JSONSCHEMA, Settings
-from target_cdp.sinks import SINKS, CDPSink, UnknownStreamSink
+from target_cdp.sinks import SINKS, UnknownStreamSink
 
 if t.TYPE_CHECKING:
     from types import FrameType
@@ -77,8 +77,7 @@ class TargetCDP(Target):
         # One writer: sinks drain one after another, in dependency order, on one engine.
         self.max_parallelism = 1
         self._run: Run | None = None
-        #: Table versions of the records received, per stream; ACTIVATE_VERSION bookkeeping.
-        self._received_versions: dict[str, set[int]] = defaultdict(set)
+        #: ACTIVATE_VERSION bookkeeping: versions retired, and versions deferred to the end.
         self._activated: dict[str, int] = {}
         self._deferred: dict[str, int] = {}
         #: The signal that stopped the run, once one came.
@@ -110,17 +109,18 @@ class TargetCDP(Target):
         """The sink of a known stream; unknown streams are rejected, not fatal."""
         return SINKS.get(stream_name, UnknownStreamSink)
 
-    def drain_dependencies(self, sink: CDPSink) -> None:
-        """Write pending batches of the streams ``sink`` refers to before its own batch."""
-        rank = RANK.get(sink.stream_name, len(RANK))
-        pending = [*self._sinks_to_clear, *self._sinks_active.values()]
-        for other in sorted(pending, key=lambda s: RANK.get(s.stream_name, len(RANK))):
-            if other is not sink and RANK.get(other.stream_name, len(RANK)) < rank:
-                self.drain_one(other)
+    def drain_one(self, sink: Sink) -> None:
+        """Write the pending batches of the streams drained before ``sink``'s, then its batch.
 
-    def received_version(self, stream_name: str, version: int) -> None:
-        """Note that a record of this table version of the stream has been received."""
-        self._received_versions[stream_name].add(version)
+        Every batch the SDK writes goes through here, so the records a batch refers to (its
+        people, organizations, deals, catalogs: ``registry.STREAMS`` order) are written first.
+        """
+        if sink.current_size:
+            rank = _rank(sink)
+            for other in sorted(pending_sinks(self), key=_rank):
+                if other is not sink and _rank(other) < rank:
+                    super().drain_one(other)
+        super().drain_one(sink)
 
     def _process_activate_version_message(self, message_dict: dict) -> None:
         """Retire what the version did not see: now if its records came, else at the end.
@@ -147,7 +147,7 @@ class TargetCDP(Target):
                     name,
                     reason,
                 )
-            elif version in self._received_versions[name]:
+            elif version in self.cdp_run().versions_received[name]:
                 self.drain_one(sink)
                 sink.activate_version(version)
                 self._activated[name] = max(version, self._activated.get(name, version))
@@ -182,7 +182,7 @@ class TargetCDP(Target):
         A deferred version that one activated since already covers is dropped: applying it
         would retire records sent after that pass without a version.
         """
-        for sink in [*self._sinks_to_clear, *self._sinks_active.values()]:
+        for sink in pending_sinks(self):
             self.drain_one(sink)
         for name, version in sorted(self._deferred.items()):
             if version > self._activated.get(name, version - 1):
@@ -268,3 +268,8 @@ class TargetCDP(Target):
         super().process_endofpipe()
         run.finish()
         run.dispose()
+
+
+def _rank(sink: Sink) -> int:
+    """Where the sink's stream comes in drain order (unknown streams last)."""
+    return RANK.get(sink.stream_name, len(RANK))

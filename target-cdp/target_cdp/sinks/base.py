@@ -22,7 +22,7 @@ from singer_sdk.exceptions import InvalidRecord
 from singer_sdk.sinks import BatchSink
 from singer_sdk.sinks.core import BaseJSONSchemaValidator
 
-from target_cdp import bulk, registry, storable
+from target_cdp import bulk, registry, sdk_private, storable
 from target_cdp.activities import Activity, activity_types_of, attribute_names, is_deleted
 from target_cdp.links import ChildLinks
 from target_cdp.records import canonical, parse_time, time_text, version_time
@@ -103,7 +103,8 @@ class CDPSink(BatchSink):
         self, target: TargetCDP, stream_name: str, schema: dict, key_properties: Any
     ) -> None:
         super().__init__(target, stream_name, schema, key_properties)
-        self.target = target
+        #: What the sink reports to and writes with (settings, database, tables, counts): the
+        #: run, not the target.
         self.run: Run = target.cdp_run()
 
     # -- SDK hooks: keep the table version, reject instead of failing ---------------------
@@ -149,19 +150,18 @@ class CDPSink(BatchSink):
         rejection = record.pop(REJECTION, None)
         size = record.pop(SIZE, 0)
         if version is not None:
-            self.target.received_version(self.stream_name, version)
+            self.run.versions_received[self.stream_name].add(version)
         context.setdefault("records", []).append(Incoming(record, version, rejection))
         context["bytes"] = context.get("bytes", 0) + size
 
     @property
     def is_full(self) -> bool:
         """Full at ``batch_size_rows`` records, or at ``storable.MAX_BATCH_BYTES`` of JSON."""
-        pending = self._pending_batch or {}
+        pending = sdk_private.pending_batch(self)
         return super().is_full or pending.get("bytes", 0) >= storable.MAX_BATCH_BYTES
 
     def process_batch(self, context: dict) -> None:
         """Write the batch in one transaction; count it only once committed."""
-        self.target.drain_dependencies(self)
         counts: Counts = defaultdict(Counter)
         with self.run.db.transaction(f"writing a batch of stream '{self.stream_name}'") as conn:
             self.write(conn, context.get("records", []), counts)
