@@ -3,12 +3,13 @@
 Pipedrive allows a burst of requests per rolling 2-second window per token and reports the state
 of that window on every response (``x-ratelimit-limit``, ``x-ratelimit-remaining``,
 ``x-ratelimit-reset`` in seconds). The pacer sleeps until the window resets once ``remaining``
-reaches 0, so a well-behaved sync meets few 429s. It also keeps the times it let requests go:
-once the limit is known, a request waits until fewer than ``limit - 1`` of them fall in the last
-window (plus a margin for the time a request takes to arrive). Requests sent from several threads
-(target-pipedrive's pool) thus take distinct places in the window instead of finding out by 429s,
-and no request fills the window, whose ``remaining: 0`` would hold every request for the whole
-seconds of ``x-ratelimit-reset``. The daily token budget is reported (where
+reaches 0, so a well-behaved sync meets few 429s. It also keeps its own window: once the limit
+is known, a request waits until fewer than ``limit - 1`` requests fall in the last window (plus a
+small margin), each counted from when its answer came when the caller says so (Pipedrive counted
+it before that, so a request held up on its way cannot make a later one early). Requests sent
+from several threads (target-pipedrive's pool) thus take distinct places in the window instead
+of finding out by 429s, and no request fills the window, whose ``remaining: 0`` would hold every
+request for the whole seconds of ``x-ratelimit-reset``. The daily token budget is reported (where
 Pipedrive sends it) in ``x-daily-ratelimit-token-remaining``; 0 there means no call will succeed
 until the budget resets, so the tap stops instead of waiting. A 429 that asks for a wait longer
 than ``MAX_WAIT_SECONDS`` (hours, until the daily budget resets) means the same.
@@ -18,7 +19,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping
 
 from tap_pipedrive.errors import BudgetExhausted, RateLimited
@@ -92,29 +92,36 @@ class RequestPacer:
         self._blocked_until = 0.0
         self._lock = threading.Lock()
         self._capacity: int | None = None  # requests per window, one below the limit
-        self._sent: deque[float] = deque()  # when requests were let go, in order
+        #: A place per recent request: when it was let go, or when its answer came.
+        self._places: list[list[float]] = []
         self.slept_seconds = 0.0
 
-    def wait_for_slot(self) -> None:
+    def wait_for_slot(self) -> list[float]:
         """Sleep until the burst window has room for another request; from several threads
-        at once, each takes its own place."""
+        at once, each takes its own place. The place, for ``observe`` once answered."""
         with self._lock:
             now = self._clock()
-            start = max(now, self._blocked_until, self._sent[-1] if self._sent else now)
             span = WINDOW_SECONDS + WINDOW_MARGIN_SECONDS
-            while self._sent and self._sent[0] <= start - span:
-                self._sent.popleft()
-            if self._capacity is not None and len(self._sent) >= self._capacity:
-                start = max(start, self._sent[-self._capacity] + span)
-            self._sent.append(start)
+            self._places = [place for place in self._places if place[0] > now - span]
+            times = sorted(place[0] for place in self._places)
+            start = max(now, self._blocked_until, times[-1] if times else now)
+            if self._capacity is not None and len(times) >= self._capacity:
+                start = max(start, times[-self._capacity] + span)
+            place = [start]
+            self._places.append(place)
             delay = start - now
             if delay > 0:
                 self.slept_seconds += delay
         if delay > 0:
             self._sleep(delay)
+        return place
 
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the window's size and state from a response."""
+    def observe(self, headers: Mapping[str, str], place: list[float] | None = None) -> None:
+        """Learn the window's size and state from a response (to the request given ``place``:
+        it counts from now)."""
+        if place is not None:
+            with self._lock:
+                place[0] = max(place[0], self._clock())
         limit = _number(headers, "x-ratelimit-limit")
         if limit is not None and limit >= 2:  # noqa: PLR2004 - one below it must leave room
             with self._lock:

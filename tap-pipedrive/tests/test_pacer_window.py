@@ -41,3 +41,16 @@ def test_threads_take_distinct_places_in_the_window() -> None:
         thread.join()
     # three go at once, three one window later, one two windows later
     assert sorted(delays) == [pytest.approx(d) for d in [SPAN] * 3 + [2 * SPAN]]
+
+
+def test_a_request_counts_from_its_answer_when_the_caller_gives_its_place() -> None:
+    now = [0.0]
+    slept: list[float] = []
+    pacer = RequestPacer(clock=lambda: now[0], sleep=slept.append)
+    pacer.observe(HEADERS)
+    places = [pacer.wait_for_slot() for _ in range(3)]  # all three let go at 0
+    now[0] = 0.5
+    for place in places:  # answered at 0.5: Pipedrive may have counted them as late as that
+        pacer.observe(HEADERS, place)
+    pacer.wait_for_slot()
+    assert slept == [pytest.approx(SPAN)]  # at 0.5 + SPAN, not at 0 + SPAN

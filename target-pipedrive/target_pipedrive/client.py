@@ -156,7 +156,7 @@ class PipedriveClient:
             admitted = False
             answered: str | None = None
             try:
-                self.pacer.wait_for_slot()
+                place = self.pacer.wait_for_slot()
                 request = requests.Request(method, url, params=params, json=body)
                 prepared = self.session.prepare_request(request)
                 self.auth(prepared)
@@ -168,7 +168,7 @@ class PipedriveClient:
                         msg = f"{failure}; check api_url ({redact_url(self.base_url)})"
                         raise ApiUnreachableError(msg) from None
                     raise UncertainOutcome(failure) from None
-                self.pacer.observe(response.headers)
+                self.pacer.observe(response.headers, place)
                 if response.status_code == TOO_MANY_REQUESTS:
                     limit = refusal(response.headers, cost, request_label(url, method))
                     if isinstance(limit, BudgetExhausted):
