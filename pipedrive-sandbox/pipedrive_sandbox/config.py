@@ -19,6 +19,8 @@ DEFAULT_OAUTH_SCOPES = (
     "contacts:full",
     "activities:read",
     "activities:full",
+    "leads:read",
+    "leads:full",
     "recents:read",
     "users:read",
     "admin",
