@@ -35,6 +35,7 @@ SOURCES: dict[str, tuple[str, str]] = {
     "pipelines": ("v2", "/pipelines"),
     "stages": ("v2", "/stages"),
     "notes": ("v1", "/notes"),
+    "leads": ("v1", "/leads"),
     "users": ("v1", "/users"),
     "activity_types": ("v1", "/activityTypes"),
     "person_changelog": ("v1", "/persons/{id}/changelog"),
@@ -106,6 +107,9 @@ def _list_item_schema(spec: dict[str, Any], path: str) -> dict[str, Any]:
 
 
 def _convert(schema: dict[str, Any], name: str | None, *, nullable: bool) -> dict[str, Any]:
+    if "allOf" in schema and "properties" not in schema and "type" in schema:
+        # a typed value narrowed by allOf (v1 lead visible_to: a string, one of "1", "3"...)
+        schema = {key: value for key, value in schema.items() if key != "allOf"}
     if "allOf" in schema:
         merged: dict[str, Any] = {"type": "object", "properties": {}}
         for part in schema["allOf"]:

@@ -307,3 +307,22 @@ class CustomFieldSet:
             if entry is not None:
                 out[entry[0]] = entry[1](value)
         return out
+
+
+def gather_v1_custom_fields(row: Mapping[str, Any], codes: Iterable[str]) -> dict[str, Any]:
+    """A v1 record's custom fields, which it carries as top-level keys: ``{code: raw value}``
+    for the converters, ``None`` for a field the record leaves out (leads omit unset ones).
+
+    An object-valued field comes as its main value under the code plus companion keys
+    (``<code>_currency``, ``<code>_until``, ``<code>_<address part>``), gathered into
+    ``{"value": ..., "currency": ...}``, the shape the object converters read.
+    """
+    out: dict[str, Any] = {}
+    for code in codes:
+        if code not in row:
+            out[code] = None
+            continue
+        prefix = f"{code}_"
+        parts = {key[len(prefix) :]: value for key, value in row.items() if key.startswith(prefix)}
+        out[code] = {"value": row[code], **parts} if parts else row[code]
+    return out

@@ -17,10 +17,13 @@ row comes back instead, rows shifted, and the page is re-read from the start of 
 skipping what was already emitted. The cost is one overlapping row per page. An empty page with
 ``more_items_in_collection`` true (rows hidden from this user) is skipped by its ``next_start``.
 
-Both stop with :class:`~tap_pipedrive.errors.PaginationLoopError`, naming the endpoint, when the
-server would have them page without end: a cursor handed out twice (repeated, or two
-alternating), an offset position planned twice (other than the restart of a re-read), or the
-same rows served again for a later position (a server that ignores ``start``).
+API v1 ``/leads/archived`` takes no time filter: :class:`NewestFirstPaginator` reads it newest
+first and stops below the bookmark.
+
+The first two stop with :class:`~tap_pipedrive.errors.PaginationLoopError`, naming the
+endpoint, when the server would have them page without end: a cursor handed out twice
+(repeated, or two alternating), an offset position planned twice (other than the restart of a
+re-read), or the same rows served again for a later position (a server that ignores ``start``).
 """
 
 from __future__ import annotations
@@ -76,8 +79,20 @@ def _next_cursor(response: requests.Response) -> str | None:
     return additional.get("next_cursor") or None
 
 
-def _key(record: Mapping[str, Any]) -> tuple[str, int]:
-    return (to_rfc3339(record.get("update_time")) or "", int(record.get("id") or 0))
+def _offsets(response: requests.Response) -> dict[str, Any]:
+    """v1 offset pagination: ``additional_data.pagination`` (notes), or ``additional_data``
+    itself (leads: ``start``, ``limit``, ``more_items_in_collection``; spec v1 ``GET /leads``)."""
+    additional = payload_of(response).get("additional_data") or {}
+    return additional.get("pagination") or additional
+
+
+def _key(record: Mapping[str, Any]) -> tuple[str, int | str]:
+    """(update_time, id): ids are integers, or UUID strings (leads), sorted as text."""
+    record_id = record.get("id")
+    return (
+        to_rfc3339(record.get("update_time")) or "",
+        record_id if isinstance(record_id, str) else int(record_id or 0),
+    )
 
 
 class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
@@ -90,12 +105,12 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
     def __init__(self, updated_since: str | None) -> None:
         """Start at ``updated_since`` (RFC 3339; None: from the beginning), offset 0."""
         super().__init__((updated_since, 0))
-        self._anchor: tuple[str, int] | None = None
+        self._anchor: tuple[str, int | str] | None = None
         self._next: tuple[str | None, int] | None = None
         self._reread = False
         self._skip = False
         self._planned: set[tuple[str | None, int]] = set()
-        self._previous_page: tuple[tuple[str, int], ...] = ()
+        self._previous_page: tuple[tuple[str, int | str], ...] = ()
 
     def accept(self, records: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
         """Return the records of this page that were not emitted before; plan the next page."""
@@ -129,9 +144,7 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         """``more_items_in_collection``, or a pending re-read after a shift."""
         if self._reread:
             return True
-        additional = payload_of(response).get("additional_data") or {}
-        pagination = additional.get("pagination") or {}
-        return bool(pagination.get("more_items_in_collection"))
+        return bool(_offsets(response).get("more_items_in_collection"))
 
     def continue_if_empty(self, response: requests.Response) -> bool:
         """A page whose rows were all seen before is not the end of the list."""
@@ -161,8 +174,39 @@ class KeysetOffsetPaginator(BaseAPIPaginator[tuple[str | None, int]]):
         if not self._skip:
             return self._next
         since, start = self.current_value
-        pagination = (payload_of(response).get("additional_data") or {}).get("pagination") or {}
+        pagination = _offsets(response)
         next_start = pagination.get("next_start")
         if next_start is None:
             next_start = start + int(pagination.get("limit") or 0)
         return since, int(next_start)
+
+
+class NewestFirstPaginator(BaseAPIPaginator[int]):
+    """Offset pages of a v1 list read newest first (``sort=update_time DESC, id DESC``), down to
+    a floor: for a list without a time filter (``/leads/archived``), so a run reads only the
+    pages that hold changes since its bookmark, plus one.
+
+    The token is ``start``. Paging ends after the page whose oldest row is older than
+    ``floor`` (RFC 3339; None: read to the end). A row updated while the list is read moves to
+    the front, shifting later rows one place back: some row is then read twice, none is lost.
+    A row leaving the list (unarchived or deleted) shifts them forward: the row at the next
+    page boundary may be missed; the next reconciliation pass reads it.
+    """
+
+    def __init__(self, floor: str | None) -> None:
+        """Start at offset 0; stop below ``floor``."""
+        super().__init__(0)
+        self._floor = floor
+
+    def has_more(self, response: requests.Response) -> bool:
+        """More pages, unless this one already went below the floor."""
+        if not _offsets(response).get("more_items_in_collection"):
+            return False
+        rows = payload_of(response).get("data") or []
+        return self._floor is None or not rows or _key(rows[-1])[0] >= self._floor
+
+    def get_next(self, response: requests.Response) -> int:
+        """``next_start``, or the offset after this page."""
+        offsets = _offsets(response)
+        rows = payload_of(response).get("data") or []
+        return int(offsets.get("next_start") or self.current_value + len(rows))

@@ -115,17 +115,17 @@ def test_a_pasted_api_path_is_dropped_from_api_url(
 def test_unknown_stream_in_catalog(secret_sandbox: Any, tmp_path: Path) -> None:
     config = sandbox_config(secret_sandbox)
     catalog = catalog_for(config, {"persons"})
-    leads = json.loads(json.dumps(catalog["streams"][0]))
-    leads["tap_stream_id"] = leads["stream"] = "leads"
-    catalog["streams"].append(leads)
-    for item in leads["metadata"]:
+    products = json.loads(json.dumps(catalog["streams"][0]))
+    products["tap_stream_id"] = products["stream"] = "products"
+    catalog["streams"].append(products)
+    for item in products["metadata"]:
         if item["breadcrumb"] == []:
             item["metadata"]["selected"] = True
     run = run_cli(tmp_path, config, catalog=catalog)
     assert run.returncode == 1
     errors = _error_lines(run.stderr)
     assert len(errors) == 1, run.stderr
-    assert "unknown stream(s) leads" in errors[0]
+    assert "unknown stream(s) products" in errors[0]
 
 
 @pytest.mark.parametrize(

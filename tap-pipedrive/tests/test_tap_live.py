@@ -29,7 +29,7 @@ ENTITY_STREAMS = ("persons", "organizations", "deals", "activities", "notes")
 WEBHOOK_ONLY_ABSENT = {
     # include_fields the webhook does not carry
     "persons": {"marketing_status", "doi_status"},
-    "deals": {"first_won_time"},
+    "deals": {"first_won_time", "source_lead_id"},
     "activities": {"attendees"},
     # v1 related objects the webhook's note does not carry
     "notes": {"deal", "person", "organization", "project", "task", "user"},

@@ -24,6 +24,7 @@ from tap_pipedrive.streams.changelogs import (
 from tap_pipedrive.streams.entities import (
     ActivitiesStream,
     DealsStream,
+    LeadsStream,
     NotesStream,
     OrganizationsStream,
     PersonsStream,
@@ -50,6 +51,7 @@ OTHER_STREAMS: tuple[type[PipedriveStream], ...] = (
     DealsStream,
     ActivitiesStream,
     NotesStream,
+    LeadsStream,
     UsersStream,
     PipelinesStream,
     StagesStream,
@@ -72,6 +74,7 @@ __all__ = [
     "DealFieldsStream",
     "DealsStream",
     "FieldsStream",
+    "LeadsStream",
     "NoteFieldsStream",
     "NotesStream",
     "OrganizationFieldsStream",

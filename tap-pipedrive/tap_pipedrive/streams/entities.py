@@ -1,9 +1,9 @@
-"""Entities: the incremental lists (persons, organizations, deals, activities, notes), read by
-``update_time`` from the bookmark; persons and deals are the parents of the changelogs."""
+"""Entities: the incremental lists (persons, organizations, deals, activities, notes, leads),
+read by ``update_time`` from the bookmark; persons and deals are the parents of the changelogs."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from functools import cached_property
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -11,12 +11,13 @@ from urllib.parse import parse_qs, parse_qsl, urlencode, urlsplit, urlunsplit
 
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_pipedrive.custom_fields import gather_v1_custom_fields
 from tap_pipedrive.endpoints import Endpoint
 from tap_pipedrive.errors import MarketingFieldsRefusedError
 from tap_pipedrive.incremental import IncrementalStream, V2IncrementalStream
-from tap_pipedrive.pagination import KeysetOffsetPaginator
+from tap_pipedrive.pagination import KeysetOffsetPaginator, NewestFirstPaginator
 from tap_pipedrive.response import error_text, payload_of
-from tap_pipedrive.timestamps import to_api_param
+from tap_pipedrive.timestamps import to_api_param, to_rfc3339
 
 if TYPE_CHECKING:
     import requests
@@ -156,7 +157,11 @@ class OrganizationsStream(V2IncrementalStream):
 
 class DealsStream(ChangelogParent):
     """Deals in two sorted sub-passes with their own bookmarks: ``GET /api/v2/deals`` (open,
-    won, lost and deleted within Pipedrive's 30 days) and ``GET /api/v2/deals/archived``."""
+    won, lost and deleted within Pipedrive's 30 days) and ``GET /api/v2/deals/archived``.
+
+    ``source_lead_id`` (the lead a deal was made from) comes only through ``include_fields``,
+    which costs nothing more: a call costs its endpoint's tokens whatever it includes.
+    """
 
     name = "deals"
     endpoints = (Endpoint("v2", "/deals", 10), Endpoint("v2", "/deals/archived", 20))
@@ -169,7 +174,7 @@ class DealsStream(ChangelogParent):
     ]
     extra_params: ClassVar[Mapping[str, str]] = {
         "status": "open,won,lost,deleted",
-        "include_fields": "first_won_time",
+        "include_fields": "first_won_time,source_lead_id",
     }
 
     def endpoint(self, context: Context | None) -> Endpoint:
@@ -234,3 +239,96 @@ class NotesStream(IncrementalStream):
             active = record.get("active_flag")
             record["is_deleted"] = None if active is None else not active
         return record
+
+
+def _position(row: Mapping[str, Any]) -> tuple[str, str]:
+    return (to_rfc3339(row.get("update_time")) or "", str(row["id"]))
+
+
+class LeadsStream(IncrementalStream):
+    """Leads: ``GET /api/v1/leads`` and ``GET /api/v1/leads/archived``, by ``update_time``.
+
+    A lead's id is a UUID; its custom fields are the deal fields ("leads inherit the custom
+    fields' structure from deals", spec v1 ``GET /leads``), sent as v1 top-level hash keys and
+    left out when unset; a deleted or converted lead leaves both lists (the reconciliation pass
+    detects it). The two lists are two sub-passes with their own bookmarks, as deals' are:
+
+    * ``/leads`` (20 tokens a page) takes ``updated_since``: it is read exactly as notes are
+      (keyset-safe offset paging sorted by ``update_time, id``);
+    * ``/leads/archived`` (40 tokens a page) takes no time filter. Read oldest first, every run
+      would pay for every archived lead; it is read newest first instead, only down to the
+      sub-pass's bookmark (one page when nothing changed), and the rows newer than the
+      bookmark are handed on oldest first, so the bookmark moves as for any sorted list. A
+      first run and a reconciliation pass (no bookmark) read it all, holding its rows in
+      memory until its end.
+    """
+
+    name = "leads"
+    endpoints = (Endpoint("v1", "/leads", 20), Endpoint("v1", "/leads/archived", 40))
+    primary_keys = ("id",)
+    custom_fields_entity = "deal_fields"
+    partition_contexts = DealsStream.partition_contexts
+    # The live list or the archived one, as deals choose theirs; the live list paged as notes'.
+    endpoint = DealsStream.endpoint
+    get_url = DealsStream.get_url
+    _live_list_params = NotesStream.get_url_params
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        """Create the stream; which sub-pass runs is known when its records are fetched."""
+        super().__init__(*args, **kwargs)
+        self._newest_first = False
+        self._floor: str | None = None
+        self._paginator: KeysetOffsetPaginator | NewestFirstPaginator | None = None
+
+    def fetch_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        """The live list as notes are read; the archived list newest first down to the
+        bookmark, its rows handed on oldest first (each lead once, as first read)."""
+        self._newest_first = bool(context and context.get("is_archived"))
+        if not self._newest_first:
+            yield from super().fetch_records(context)
+            return
+        start = self.get_starting_timestamp(context)
+        self._floor = to_rfc3339(start) if start else None
+        newer: dict[str, dict[str, Any]] = {}
+        for row in super().fetch_records(context):
+            if self._floor is None or _position(row)[0] >= self._floor:
+                newer.setdefault(row["id"], row)
+        yield from sorted(newer.values(), key=_position)
+
+    def get_new_paginator(self) -> KeysetOffsetPaginator | NewestFirstPaginator:
+        """Keyset-safe offsets for the live list, newest first to the bookmark for the other."""
+        if self._newest_first:
+            self._paginator = NewestFirstPaginator(self._floor)
+        else:
+            self._paginator = KeysetOffsetPaginator(None)
+        return self._paginator
+
+    def get_url_params(self, context: Context | None, next_page_token: Any) -> dict[str, Any]:
+        """Notes' parameters for the live list; ``start`` and newest first for the archived."""
+        if not self._newest_first:
+            return self._live_list_params(context, next_page_token)
+        return {
+            "limit": self.page_size,
+            "start": next_page_token or 0,
+            "sort": "update_time DESC, id DESC",
+        }
+
+    def parse_response(self, response: requests.Response) -> Iterable[dict]:
+        """A live page minus the rows already emitted (the keyset paginator); an archived page
+        whole."""
+        rows = list(super().parse_response(response))
+        if isinstance(self._paginator, KeysetOffsetPaginator):
+            return self._paginator.accept(rows)
+        return rows
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        """The lead's custom-field keys gathered into ``custom_fields`` first."""
+        converter = self._custom_converter
+        if converter is not None:
+            row = {**row, "custom_fields": gather_v1_custom_fields(row, converter.converters)}
+        return super().post_process(row, context)
+
+    def live_records(self) -> Iterator[dict[str, Any]]:
+        """None: the live mode applies webhook events of the five core objects; the polling
+        sync keeps leads."""
+        return iter(())
