@@ -67,9 +67,16 @@ CORE_ATTRIBUTES: dict[str, tuple[str, ...]] = {
         "done",
     ),
     "pipedrive.activity.completed": ("type", "subject", "owner_id", "marked_as_done_time"),
+    "pipedrive.lead.created": ("title", "value", "source_name", "owner_id", "label_ids"),
+    "pipedrive.lead.converted": (),
 }
 CUSTOM_FIELD_TYPES = frozenset(
-    {"pipedrive.person.created", "pipedrive.organization.created", "pipedrive.deal.created"}
+    {
+        "pipedrive.person.created",
+        "pipedrive.organization.created",
+        "pipedrive.deal.created",
+        "pipedrive.lead.created",
+    }
 )
 UPDATED_TYPES = frozenset({"pipedrive.person.updated", "pipedrive.deal.updated"})
 #: Extra attributes the target itself adds to an activity type.
@@ -77,6 +84,7 @@ DERIVED_ATTRIBUTES: dict[str, tuple[str, ...]] = {
     "pipedrive.deal.stage_changed": ("from_stage_id",),
     "pipedrive.person.merged": ("merged_from_id", "merged_to_id"),
     "pipedrive.organization.merged": ("merged_from_id", "merged_to_id"),
+    "pipedrive.lead.converted": ("currency", "lead_id", "title", "value"),
 }
 #: Fields never reported as changes (they change with every edit).
 UNTRACKED = frozenset({"id", "update_time", "is_deleted", "active_flag", UNKNOWN_FIELDS})
@@ -355,6 +363,33 @@ def pipedrive_activity_activities(old: dict | None, new: dict, *, deleted: bool)
             _pick(new, "pipedrive.activity.completed"),
             key_suffix=time_text(when),
         )
+    return builder.items
+
+
+def lead_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+    """``pipedrive.lead.created`` on first sight of a lead that is not deleted."""
+    builder = _Builder("lead", new, (new.get("person_id"), new.get("organization_id"), None))
+    if old is None and not deleted:
+        attributes = _pick(new, "pipedrive.lead.created")
+        builder.add("created", _time(new, "add_time", "update_time"), attributes)
+    return builder.items
+
+
+def lead_converted(
+    deal: dict, lead_id: str, parties: tuple[int | None, int | None] | None
+) -> list[Activity]:
+    """``pipedrive.lead.converted``: ``deal`` was made from the lead ``lead_id``. It concerns
+    the deal and the lead's person and organization (``parties``), the deal's when the CDP
+    never held the lead; it happened when the deal was created."""
+    person, org = parties or (deal.get("person_id"), deal.get("org_id"))
+    builder = _Builder("lead", {"id": lead_id}, (person, org, deal["id"]))
+    attributes = {
+        "lead_id": lead_id,
+        "title": deal.get("title"),
+        "value": deal.get("value"),
+        "currency": deal.get("currency"),
+    }
+    builder.add("converted", _time(deal, "add_time", "update_time"), attributes)
     return builder.items
 
 

@@ -114,6 +114,15 @@ STREAMS: tuple[Stream, ...] = (
         inactive_means_deleted=True,
     ),
     Stream(
+        "leads",
+        "LeadsSink",
+        "leads",
+        kind="lead",
+        id_column="lead_id",
+        pipedrive_column="pipedrive_lead_key",
+        references=_refs(person_id="person", organization_id="organization"),
+    ),
+    Stream(
         "deals",
         "DealsSink",
         "deals",
@@ -195,4 +204,5 @@ def snapshot_references(stream: Stream) -> dict[str, str]:
 def referrers(kind: str) -> tuple[str, ...]:
     """The CDP tables referring to ``kind`` by its Pipedrive id (and CDP id) columns."""
     tables = [s.table for s in STREAMS if s.table and kind in s.references.values()]
-    return (*tables, ACTIVITIES_TABLE)
+    # activities carry the Pipedrive ids of the kinds records refer to (not of leads)
+    return (*tables, ACTIVITIES_TABLE) if BY_KIND[kind].ref_column else tuple(tables)

@@ -74,6 +74,7 @@ class CDPTables:
     people: sa.Table
     organizations: sa.Table
     deals: sa.Table
+    leads: sa.Table
     activities: sa.Table
     activity_definitions: sa.Table
     activity_summary: sa.Table
@@ -179,6 +180,30 @@ def build_tables(schema: str) -> CDPTables:
     )
     _pg_index("ix_deals_pipedrive_person_id", deals.c.pipedrive_person_id)
     _pg_index("ix_deals_pipedrive_org_id", deals.c.pipedrive_org_id)
+    leads = sa.Table(
+        "leads",
+        md,
+        _key("lead_id", T),
+        _col("pipedrive_lead_id", T, unique=True),
+        _col("pipedrive_lead_key", B, unique=True),
+        _col("person_id", T),
+        _col("organization_id", T),
+        _col("pipedrive_person_id", B),
+        _col("pipedrive_org_id", B),
+        _col("title", T),
+        _col("value", NUMERIC),
+        _col("currency", T),
+        _col("owner_id", B),
+        _col("source_name", T),
+        _col("is_archived", X),
+        _col("add_time", TIMESTAMP),
+        _col("update_time", TIMESTAMP),
+        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("deleted_at", TIMESTAMP),
+        _col("attributes", JSON),
+    )
+    _pg_index("ix_leads_pipedrive_person_id", leads.c.pipedrive_person_id)
+    _pg_index("ix_leads_pipedrive_org_id", leads.c.pipedrive_org_id)
     activities = sa.Table(
         "activities",
         md,
@@ -335,6 +360,7 @@ def build_tables(schema: str) -> CDPTables:
         people=people,
         organizations=organizations,
         deals=deals,
+        leads=leads,
         activities=activities,
         activity_definitions=activity_definitions,
         activity_summary=activity_summary,

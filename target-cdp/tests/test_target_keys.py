@@ -57,7 +57,7 @@ def test_duckdb_keeps_no_key_indexes_postgresql_keeps_its_constraints(cdp):
         assert key_columns <= {(r["table_name"], r["name"]) for r in not_null}
     else:
         expected = {(t.name, "PRIMARY KEY") for t in tables}
-        expected |= {(name, "UNIQUE") for name in ("people", "organizations", "deals")}
+        expected |= {(name, "UNIQUE") for name in ("people", "organizations", "deals", "leads")}
         assert key_constraints(cdp) == expected
 
 

@@ -48,10 +48,13 @@ def test_tables_and_columns_named_exist() -> None:
 
 
 def test_associations_are_the_published_ones() -> None:
-    """docs/cdp-schema.md: person->deal/note/pipedrive_activity, organization->person/deal/
-    note/pipedrive_activity, deal->note/pipedrive_activity, each from its child stream."""
+    """docs/cdp-schema.md: person->deal/lead/note/pipedrive_activity, organization->person/
+    deal/lead/note/pipedrive_activity, deal->note/pipedrive_activity, each from its child
+    stream."""
     assert {(a.from_kind, a.to_kind, a.stream, a.ref_column) for a in registry.ASSOCIATIONS} == {
         ("person", "deal", "deals", "person_ref"),
+        ("person", "lead", "leads", "person_ref"),
+        ("organization", "lead", "leads", "org_ref"),
         ("person", "note", "notes", "person_ref"),
         ("person", "pipedrive_activity", "activities", "person_ref"),
         ("organization", "person", "persons", "org_ref"),
@@ -70,6 +73,7 @@ def test_associations_are_the_published_ones() -> None:
         ("persons", {"org_ref": "org_id", "person_ref": "merged_to_id"}),
         ("organizations", {"org_ref": "merged_to_id"}),
         ("deals", {"person_ref": "person_id", "org_ref": "org_id"}),
+        ("leads", {"person_ref": "person_id", "org_ref": "organization_id"}),
         ("notes", {"person_ref": "person_id", "org_ref": "org_id", "deal_ref": "deal_id"}),
         ("activities", {"person_ref": "person_id", "org_ref": "org_id", "deal_ref": "deal_id"}),
     ],
@@ -79,8 +83,9 @@ def test_snapshot_references(stream: str, columns: dict[str, str]) -> None:
 
 
 def test_merges_move_the_tables_referring_to_the_kind() -> None:
-    assert set(registry.referrers("person")) == {"deals", "activities"}
-    assert set(registry.referrers("organization")) == {"people", "deals", "activities"}
+    assert set(registry.referrers("person")) == {"deals", "leads", "activities"}
+    assert set(registry.referrers("organization")) == {"people", "deals", "leads", "activities"}
+    assert registry.referrers("lead") == ()  # nothing refers to a lead by its Pipedrive id
 
 
 def test_every_activity_type_is_counted_under_its_stream() -> None:
@@ -91,6 +96,7 @@ def test_every_activity_type_is_counted_under_its_stream() -> None:
         "organization": "organizations",
         "person": "persons",
         "deal": "deals",
+        "lead": "leads",
         "note": "notes",
         "activity": "activities",
     }

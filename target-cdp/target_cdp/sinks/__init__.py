@@ -9,6 +9,7 @@ from target_cdp.registry import STREAMS
 from target_cdp.sinks.base import CDPSink
 from target_cdp.sinks.deals import DealsSink
 from target_cdp.sinks.engagements import NotesSink, PipedriveActivitiesSink
+from target_cdp.sinks.leads import LeadsSink
 from target_cdp.sinks.organizations import OrganizationsSink
 from target_cdp.sinks.persons import PersonsSink
 from target_cdp.sinks.reference import (
@@ -31,6 +32,7 @@ _CLASSES: dict[str, type[CDPSink]] = {
         FieldsSink,
         OrganizationsSink,
         PersonsSink,
+        LeadsSink,
         DealsSink,
         NotesSink,
         PipedriveActivitiesSink,

@@ -254,6 +254,11 @@ class PipedriveObjectSink(CDPSink):
             return f"{name} is out of range: {shown(value)}"
         return None
 
+    @staticmethod
+    def snapshot_key(record: dict) -> int:
+        """The object's key in ``pipedrive_records``: its Pipedrive id (leads: their own)."""
+        return record["id"]
+
     def write(self, conn: sa.Connection, items: list[Incoming], counts: Counts) -> None:
         """Compare the batch with the stored records and apply what changed."""
         rejected: list[tuple[Incoming, str]] = []
@@ -263,7 +268,7 @@ class PipedriveObjectSink(CDPSink):
             if reason:
                 rejected.append((item, reason))
                 continue
-            pid = item.record["id"]
+            pid = self.snapshot_key(item.record)
             update_time = parse_time(item.record.get("update_time"))
             try:
                 new = canonical(item.record)

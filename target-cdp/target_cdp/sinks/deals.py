@@ -5,9 +5,10 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.activities import deal_activities
+from target_cdp.activities import deal_activities, lead_converted
 from target_cdp.records import cdp_id, parse_time
 from target_cdp.sinks.base import DEAL_TIMES, Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.leads import lead_parties
 
 COLUMN_FIELDS = frozenset(
     {
@@ -49,6 +50,14 @@ class DealsSink(PipedriveObjectSink):
         known = links.cdp_ids(conn, "deal", [c.pipedrive_id for c in changes])
         people = links.cdp_ids(conn, "person", {c.new.get("person_id") for c in changes})
         orgs = links.cdp_ids(conn, "organization", {c.new.get("org_id") for c in changes})
+        conversions = {
+            c.pipedrive_id: lead
+            for c in changes
+            if (lead := c.new.get("source_lead_id"))
+            and not c.deleted
+            and lead != (c.old or {}).get("source_lead_id")
+        }
+        parties = lead_parties(conn, self.run, conversions.values())
         rows, created = [], []
         for change in changes:
             pid, new, old = change.pipedrive_id, change.new, change.old or {}
@@ -87,6 +96,9 @@ class DealsSink(PipedriveObjectSink):
             out.activities += deal_activities(
                 change.old, new, deleted=change.deleted, deleted_at=change.deleted_at
             )
+            if pid in conversions:
+                lead = conversions[pid]
+                out.activities += lead_converted(new, lead, parties.get(lead))
             out.to_ids[pid] = row["deal_id"]
         bulk.upsert(conn, t.deals, rows)
         links.backfill_deal(conn, created)
