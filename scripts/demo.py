@@ -39,6 +39,8 @@ CDP_FILE = OUTPUT / "demo.duckdb"  # the demo environment's file in meltano.yml
 STATE_ID = f"{ENVIRONMENT}:tap-pipedrive-to-target-cdp"
 SCALE = int(os.environ.get("DEMO_SCALE", "5000"))
 JOB = ["run", "tap-pipedrive", "target-cdp", "dbt:build"]
+# Leads that became deals: the deals naming the lead they were made from (source_lead_id).
+CONVERTED_LEADS = "select count(*) from cdp.deals where attributes->>'source_lead_id' is not null"
 AUDIENCES = {
     "engaged_deals": "deal",
     "slipping_subscribers": "person",
@@ -202,6 +204,10 @@ def print_summary(
     print(
         f"  deals                {one('select count(*) from cdp.deals'):>7}"
         f"  ({one('select count(*) from cdp.deals where is_deleted')} deleted)"
+    )
+    print(
+        f"  leads                {one('select count(*) from cdp.leads'):>7}"
+        f"  ({one(CONVERTED_LEADS)} deals were made from a lead)"
     )
     print(
         f"  derived activities   {one('select count(*) from cdp.activities'):>7}"
