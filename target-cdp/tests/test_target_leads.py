@@ -215,3 +215,23 @@ def test_bad_leads_are_rejected_with_the_reason(cdp):
         "value.amount must be a number or null, got string: 'lots'",
     ]
     assert cdp.rows("leads") == []
+
+
+def test_a_merged_person_s_leads_move_to_the_survivor(cdp):
+    cdp.run(
+        [
+            *stream_of("persons", [person(1, "ann@acme.io"), person(2, "bob@acme.io")]),
+            *leads(lead(LEAD_A, person_id=2)),
+        ]
+    )
+    merged = {**person(2, "bob@acme.io"), "is_deleted": True, "update_time": ts(1)}
+    message = stream_of("persons", [])[0]
+    message["schema"]["properties"]["merged_to_id"] = {"type": ["integer", "null"]}
+    cdp.run([message, record("persons", {**merged, "merged_to_id": 1})])
+    people = {p["pipedrive_person_id"]: p["person_id"] for p in cdp.rows("people")}
+    [moved] = cdp.rows("leads")
+    assert (moved["person_id"], moved["pipedrive_person_id"]) == (people[1], 1)
+    links = {(a["from_id"], a["to_kind"]) for a in cdp.rows("associations")}
+    assert links == {(people[1], "lead")}
+    [created] = _activities(cdp, "pipedrive.lead.created")
+    assert created["person_id"] == people[1]
