@@ -468,6 +468,12 @@ def _older(a: dt.datetime | None, b: dt.datetime | None) -> bool:
     return a is not None and b is not None and a < b
 
 
+def stored_deleted_at(conn: sa.Connection, table: sa.Table, id_column: str, row_id: str) -> object:
+    """The deletion time a row holds: an object seen deleted again keeps its first one."""
+    column = table.c[id_column]
+    return conn.execute(sa.select(table.c.deleted_at).where(column == row_id)).scalar()
+
+
 def _is_id(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 

@@ -7,7 +7,13 @@ import sqlalchemy as sa
 from target_cdp import bulk
 from target_cdp.activities import deal_activities, lead_converted
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import DEAL_TIMES, Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.base import (
+    DEAL_TIMES,
+    Change,
+    Outcome,
+    PipedriveObjectSink,
+    stored_deleted_at,
+)
 from target_cdp.sinks.leads import lead_parties
 
 COLUMN_FIELDS = frozenset(
@@ -84,7 +90,9 @@ class DealsSink(PipedriveObjectSink):
                 "attributes": {k: v for k, v in new.items() if k not in COLUMN_FIELDS},
             }
             if change.deleted:
-                row["deleted_at"] = change.deleted_at or self._deleted_at(conn, row["deal_id"])
+                row["deleted_at"] = change.deleted_at or stored_deleted_at(
+                    conn, self.run.tables.deals, "deal_id", row["deal_id"]
+                )
             rows.append(row)
             if pid in known:
                 out.counts["updated"] += 1
@@ -104,9 +112,3 @@ class DealsSink(PipedriveObjectSink):
         links.backfill_deal(conn, created)
         out.regroup["deal"].update(created)
         return out
-
-    def _deleted_at(self, conn: sa.Connection, deal_id: str) -> object:
-        deals = self.run.tables.deals
-        return conn.execute(
-            sa.select(deals.c.deleted_at).where(deals.c.deal_id == deal_id)
-        ).scalar()

@@ -24,7 +24,13 @@ import sqlalchemy as sa
 from target_cdp import bulk
 from target_cdp.activities import lead_activities
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink, check_types
+from target_cdp.sinks.base import (
+    Change,
+    Outcome,
+    PipedriveObjectSink,
+    check_types,
+    stored_deleted_at,
+)
 from target_cdp.storable import shown
 
 if TYPE_CHECKING:
@@ -145,7 +151,9 @@ class LeadsSink(PipedriveObjectSink):
                 "attributes": {k: v for k, v in new.items() if k not in COLUMN_FIELDS},
             }
             if change.deleted:
-                row["deleted_at"] = change.deleted_at or self._deleted_at(conn, row["lead_id"])
+                row["deleted_at"] = change.deleted_at or stored_deleted_at(
+                    conn, self.run.tables.leads, "lead_id", row["lead_id"]
+                )
             rows.append(row)
             out.counts["updated" if key in known else "inserted"] += 1
             out.counts["deleted"] += change.deleted
@@ -154,9 +162,3 @@ class LeadsSink(PipedriveObjectSink):
             out.to_ids[key] = row["lead_id"]
         bulk.upsert(conn, self.run.tables.leads, rows)
         return out
-
-    def _deleted_at(self, conn: sa.Connection, lead_id: str) -> object:
-        leads = self.run.tables.leads
-        return conn.execute(
-            sa.select(leads.c.deleted_at).where(leads.c.lead_id == lead_id)
-        ).scalar()
