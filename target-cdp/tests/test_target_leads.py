@@ -192,6 +192,21 @@ def test_a_deal_from_a_lead_the_cdp_never_saw_converts_on_the_deals_person(cdp):
     assert converted["person_id"] == cdp.rows("people")[0]["person_id"]
 
 
+def test_a_stored_deal_that_never_carried_its_lead_does_not_convert_later(cdp):
+    """A deal stored from a record without ``source_lead_id`` (before deals asked for it) that
+    arrives with it changed no conversion: no ``pipedrive.lead.converted`` for a past one."""
+    cdp.run(
+        [
+            *stream_of("persons", [person(2, "bob@acme.io")]),
+            *stream_of("deals", [deal(40, person_id=2, update_time=ts(2))]),
+        ]
+    )
+    cdp.run(stream_of("deals", [deal(40, person_id=2, update_time=ts(1), source_lead_id=LEAD_B)]))
+    assert _activities(cdp, "pipedrive.lead.converted") == []
+    [stored] = cdp.rows("deals")
+    assert stored["pipedrive_deal_id"] == 40
+
+
 def test_bad_leads_are_rejected_with_the_reason(cdp):
     """What a SCHEMA leaving the types open lets through is checked by the sink itself."""
     properties = LEADS_SCHEMA["schema"]["properties"]

@@ -61,7 +61,10 @@ class DealsSink(PipedriveObjectSink):
             for c in changes
             if (lead := c.new.get("source_lead_id"))
             and not c.deleted
-            and lead != (c.old or {}).get("source_lead_id")
+            # A stored deal whose record never carried source_lead_id (stored before deals
+            # asked for it, or only from webhooks, which cannot carry it) tells nothing: its
+            # conversion, if any, is not news now.
+            and (c.old is None or ("source_lead_id" in c.old and lead != c.old["source_lead_id"]))
         }
         parties = lead_parties(conn, self.run, conversions.values())
         rows, created = [], []
