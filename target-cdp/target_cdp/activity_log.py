@@ -89,14 +89,26 @@ class ActivityLog:
         rows, counted = [], []
         first_seen: dict[tuple[str, int], dt.datetime] = {}
         per_stream: dict[str, int] = defaultdict(int)
+        #: Definition version, retention cutoff and stream of each activity type of the stream.
+        of_type: dict[str, tuple[int, dt.datetime | None, str]] = {}
         for activity in fresh.values():
-            names = attribute_names.get(activity.activity_type, sorted(activity.attributes))
-            version = self._version(activity.activity_type, names)
-            slot = (activity.activity_type, version)
-            first_seen[slot] = min(first_seen.get(slot, activity.occurred_at), activity.occurred_at)
-            per_stream[stream_of(activity.activity_type)] += 1
+            kind = activity.activity_type
+            known = of_type.get(kind)
+            if known is None:
+                names = attribute_names.get(kind)
+                version = self._version(
+                    kind, sorted(activity.attributes) if names is None else names
+                )
+                known = (version, self.cutoff(kind), stream_of(kind))
+                if names is not None:  # else the definition is the activity's own attributes
+                    of_type[kind] = known
+            version, cutoff, stream = known
+            slot = (kind, version)
+            seen = first_seen.get(slot)
+            if seen is None or activity.occurred_at < seen:
+                first_seen[slot] = activity.occurred_at
+            per_stream[stream] += 1
             pending = activity.person_id is None and activity.person_ref is not None
-            cutoff = self.cutoff(activity.activity_type)
             if pending or cutoff is None or activity.occurred_at >= cutoff:
                 rows.append(self._row(activity, version))
             # The CDP's own write-backs coming back are not the person's activity (writeback.py).
@@ -132,8 +144,15 @@ class ActivityLog:
         for person_id, activity_type, when in items:
             if person_id is None:
                 continue
-            slot = totals.setdefault((person_id, activity_type), [when, when, 0])
-            slot[0], slot[1], slot[2] = min(slot[0], when), max(slot[1], when), slot[2] + 1
+            slot = totals.get((person_id, activity_type))
+            if slot is None:
+                totals[person_id, activity_type] = [when, when, 1]
+                continue
+            if when < slot[0]:
+                slot[0] = when
+            elif when > slot[1]:
+                slot[1] = when
+            slot[2] += 1
         if not totals:
             return
         bulk.upsert(
@@ -141,7 +160,7 @@ class ActivityLog:
             self.t.activity_summary,
             [
                 {"person_id": p, "activity_type": t, "first_at": f, "last_at": la, "count": n}
-                for (p, t), (f, la, n) in sorted(totals.items())
+                for (p, t), (f, la, n) in totals.items()
             ],
             update=lambda stored, new: {
                 "first_at": sa.func.least(stored.first_at, new.first_at),

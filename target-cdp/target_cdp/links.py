@@ -134,39 +134,46 @@ class Links:
             ).scalar_one()
         return cut
 
+    @staticmethod
+    def parent_refs(stream: str, children: list[ChildLinks]) -> dict[str, set[int]]:
+        """The Pipedrive ids, by kind, that changed child records of ``stream`` now refer to."""
+        refs: dict[str, set[int]] = {}
+        for from_kind, _, child_stream, ref_name in ASSOCIATIONS:
+            if child_stream == stream:
+                refs.setdefault(from_kind, set()).update(c.new.get(ref_name) for c in children)
+        return refs
+
     def update_children(
         self,
         conn: sa.Connection,
         stream: str,
         children: list[ChildLinks],
+        parents: dict[str, dict[int, str]],
     ) -> int:
         """Apply the links of changed child records; return how many links the cap cut.
 
-        New links are upserted (the cap on groups that grew is enforced by ``trim`` at the end
-        of the run). A group that lost a link is rebuilt from ``pipedrive_records`` (a link cut
-        earlier may now fit).
+        ``parents`` holds the CDP ids (``cdp_ids``) of the ``parent_refs`` of the children, by
+        kind: the sink looks them up once for the links and the activities of a batch. New links
+        are upserted (the cap on groups that grew is enforced by ``trim`` at the end of the
+        run). A group that lost a link is rebuilt from ``pipedrive_records`` (a link cut earlier
+        may now fit).
         """
-        a = self.t.associations
-        specs = [s for s in ASSOCIATIONS if s[2] == stream]
-        parents_by_kind: dict[str, set[int]] = {}
-        for from_kind, _, _, ref_name in specs:
-            refs = parents_by_kind.setdefault(from_kind, set())
-            for child in children:
-                refs.update(v for v in (child.old.get(ref_name), child.new.get(ref_name)) if v)
-        cdp = {kind: self.cdp_ids(conn, kind, refs) for kind, refs in parents_by_kind.items()}
-        added: dict[tuple[str, str, str, str], dict] = {}
+        added: dict[tuple[str, str, str, str], dt.datetime | None] = {}
         shrunk: dict[str, set[int]] = {}
-        for from_kind, to_kind, _, ref_name in specs:
+        for from_kind, to_kind, child_stream, ref_name in ASSOCIATIONS:
+            if child_stream != stream:
+                continue
+            found = parents.get(from_kind, {})
             for child in children:
                 old, new = child.old.get(ref_name), child.new.get(ref_name)
                 if old is not None and old != new:
                     shrunk.setdefault(from_kind, set()).add(old)
-                if new is not None and new in cdp[from_kind]:
-                    key = (from_kind, cdp[from_kind][new], to_kind, child.to_id)
-                    added[key] = dict(zip(PRIMARY_KEY, key, strict=True)) | {
-                        "associated_at": child.at
-                    }
-        bulk.upsert(conn, a, list(added.values()))
+                if new is not None and (from_id := found.get(new)) is not None:
+                    added[from_kind, from_id, to_kind, child.to_id] = child.at
+        rows = [
+            dict(zip(PRIMARY_KEY, key, strict=True), associated_at=at) for key, at in added.items()
+        ]
+        bulk.upsert(conn, self.t.associations, rows)
         cut = 0
         for kind, refs in shrunk.items():
             cut += self.recompute(conn, kind, refs)

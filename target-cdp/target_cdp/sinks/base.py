@@ -236,6 +236,8 @@ class PipedriveObjectSink(CDPSink):
         unwrapped: dict[str, int | None] = {}
         for name in REFERENCE_FIELDS:
             value = record.get(name)
+            if value is None or type(value) is int:  # the usual case, checked first
+                continue
             if isinstance(value, dict) and "value" in value:
                 value = unwrapped[name] = value["value"]
             if value is not None and not _is_id(value):
@@ -328,11 +330,6 @@ class PipedriveObjectSink(CDPSink):
         counts[self.stream_name].update(outcome.counts)
         self.run.writebacks.mark(conn, outcome.activities)
         self.store_snapshots(conn, [c for c in changes if c.pipedrive_id in outcome.stored])
-        self.resolve(conn, outcome.activities)
-        for stream, n in self.run.activity_log.record(
-            conn, outcome.activities, self.attribute_names
-        ).items():
-            counts[stream]["activities"] += n
         children = [
             ChildLinks(
                 to_id=outcome.to_ids[c.pipedrive_id],
@@ -343,7 +340,13 @@ class PipedriveObjectSink(CDPSink):
             for c in changes
             if c.pipedrive_id in outcome.to_ids
         ]
-        cut = self.run.links.update_children(conn, self.stream_name, children)
+        parents = self.linked(conn, outcome.activities, children)
+        resolve(outcome.activities, parents)
+        for stream, n in self.run.activity_log.record(
+            conn, outcome.activities, self.attribute_names
+        ).items():
+            counts[stream]["activities"] += n
+        cut = self.run.links.update_children(conn, self.stream_name, children, parents)
         for kind, ids in sorted(outcome.regroup.items()):
             cut += self.run.links.recompute(conn, kind, ids)
         counts[self.stream_name]["associations_cut"] += cut
@@ -389,16 +392,19 @@ class PipedriveObjectSink(CDPSink):
             ],
         )
 
-    def resolve(self, conn: sa.Connection, activities: list[Activity]) -> None:
-        """Fill in the CDP ids each activity concerns."""
-        links = self.run.links
-        people = links.cdp_ids(conn, "person", {a.person_ref for a in activities})
-        orgs = links.cdp_ids(conn, "organization", {a.org_ref for a in activities})
-        deals = links.cdp_ids(conn, "deal", {a.deal_ref for a in activities})
-        for activity in activities:
-            activity.person_id = people.get(activity.person_ref)
-            activity.organization_id = orgs.get(activity.org_ref)
-            activity.deal_id = deals.get(activity.deal_ref)
+    def linked(
+        self, conn: sa.Connection, activities: list[Activity], children: list[ChildLinks]
+    ) -> dict[str, dict[int, str]]:
+        """CDP ids of the people, organizations and deals the batch's activities and links
+        name, by kind: one query per kind for both."""
+        refs = self.run.links.parent_refs(self.stream_name, children)
+        for kind, name in (
+            ("person", "person_ref"),
+            ("organization", "org_ref"),
+            ("deal", "deal_ref"),
+        ):
+            refs.setdefault(kind, set()).update(getattr(a, name) for a in activities)
+        return {kind: self.run.links.cdp_ids(conn, kind, ids) for kind, ids in refs.items()}
 
     def activate_version(self, new_version: int) -> None:
         """Mark deleted every object last seen with an older (or no) table version.
@@ -464,6 +470,15 @@ class PipedriveObjectSink(CDPSink):
         )
 
 
+def resolve(activities: list[Activity], parents: dict[str, dict[int, str]]) -> None:
+    """Fill in the CDP ids each activity concerns (``parents``: from ``linked``)."""
+    people, orgs, deals = (parents[kind] for kind in ("person", "organization", "deal"))
+    for activity in activities:
+        activity.person_id = people.get(activity.person_ref)
+        activity.organization_id = orgs.get(activity.org_ref)
+        activity.deal_id = deals.get(activity.deal_ref)
+
+
 def _older(a: dt.datetime | None, b: dt.datetime | None) -> bool:
     return a is not None and b is not None and a < b
 
@@ -481,6 +496,8 @@ def _is_id(value: Any) -> bool:
 def _time_problem(record: dict) -> str | None:
     for name in TIME_FIELDS:
         value = record.get(name)
+        if value is None:
+            continue
         try:
             parse_time(value)
         except OverflowError:
