@@ -2,10 +2,13 @@
 
 Generates N deterministic Pipedrive-shaped records (``target_singer_input.py``), pipes the same
 Singer file through each target as a child process, and prints records/s, the CPU seconds
-(user + system, steadier than wall time on a shared machine) and the peak RSS of the child's
-process tree. Every load goes into a fresh DuckDB file or a fresh PostgreSQL
+(user + system, steadier than wall time on a shared machine), the peak RSS of the child's
+process tree and the load average around the load (other work on the machine slows the wall
+time, hardly the CPU seconds). Every load goes into a fresh DuckDB file or a fresh PostgreSQL
 database. target-postgres lives in its own virtualenv (its pins conflict with ours); it is
-created on first use.
+created on first use. ``--baseline DIR`` also loads with the target-cdp source tree in DIR (an
+earlier commit: ``git archive <commit> target-cdp | tar -x -C DIR``), for before/after figures
+from one run.
 
     .venv/bin/python bench/target_throughput.py                     # 1,000,000 records
     .venv/bin/python bench/target_throughput.py --records 100000 --records 1000000
@@ -43,6 +46,8 @@ class Result:
     seconds: float
     cpu_seconds: float
     peak_rss_mb: float
+    #: One-minute load average before and after the load.
+    load: tuple[float, float]
 
     @property
     def per_second(self) -> float:
@@ -62,12 +67,19 @@ def tree_rss(process: psutil.Process) -> int:
 
 
 def load(
-    name: str, command: list[str], config: dict, singer_file: Path, records: int, workdir: Path
+    name: str,
+    command: list[str],
+    config: dict,
+    singer_file: Path,
+    records: int,
+    workdir: Path,
+    env: dict[str, str] | None = None,
 ) -> Result:
     """Run one target on the Singer file; measure wall time and peak RSS."""
     config_path = workdir / f"{name}.json"
     config_path.write_text(json.dumps(config))
     log_path = workdir / f"{name}-{records}.log"
+    load_before = os.getloadavg()[0]
     with singer_file.open("rb") as stdin, log_path.open("wb") as log:
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
         started = time.perf_counter()
@@ -76,6 +88,7 @@ def load(
             stdin=stdin,
             stdout=subprocess.DEVNULL,
             stderr=log,
+            env=None if env is None else os.environ | env,
         )
         process = psutil.Process(child.pid)
         peak = 0
@@ -92,7 +105,8 @@ def load(
         raise SystemExit(
             f"{name} failed (exit {child.returncode}); see {log_path}:\n" + "\n".join(tail)
         )
-    return Result(name, records, seconds, cpu_seconds, peak / 2**20)
+    load_after = os.getloadavg()[0]
+    return Result(name, records, seconds, cpu_seconds, peak / 2**20, (load_before, load_after))
 
 
 def fresh_database(admin_url: str) -> tuple[str, str]:
@@ -131,30 +145,30 @@ def target_postgres(workdir: Path) -> Path:
     return executable
 
 
-def run(records: int, workdir: Path, admin_url: str, *, reference: bool) -> list[Result]:
+def run(
+    records: int, workdir: Path, admin_url: str, *, reference: bool, baseline: Path | None
+) -> list[Result]:
     """All loads of one input size."""
     singer_file = write(workdir / f"pipedrive-{records}.singer", records)
     cdp = [sys.executable, "-m", "target_cdp"]
+    builds: list[tuple[str, dict[str, str] | None]] = [("target-cdp", None)]
+    if baseline is not None:
+        builds.append(("baseline", {"PYTHONPATH": str(baseline / "target-cdp")}))
     results = []
     duckdb_file = workdir / f"cdp-{records}.duckdb"
-    duckdb_file.unlink(missing_ok=True)
-    results.append(
-        load(
-            "target-cdp duckdb",
-            cdp,
-            {"database_url": f"duckdb:///{duckdb_file}"},
-            singer_file,
-            records,
-            workdir,
-        )
-    )
-    duckdb_file.unlink(missing_ok=True)
+    for label, env in builds:
+        duckdb_file.unlink(missing_ok=True)
+        config = {"database_url": f"duckdb:///{duckdb_file}"}
+        results.append(load(f"{label} duckdb", cdp, config, singer_file, records, workdir, env))
+        duckdb_file.unlink(missing_ok=True)
     loads = [
         (
-            "target-cdp postgresql",
+            f"{label} postgresql",
             cdp,
             lambda url: {"database_url": url.replace("postgresql://", "postgresql+psycopg://")},
+            env,
         )
+        for label, env in builds
     ]
     if reference:
         tp = [str(target_postgres(workdir))]
@@ -166,12 +180,14 @@ def run(records: int, workdir: Path, admin_url: str, *, reference: bool) -> list
                     "sqlalchemy_url": url.replace("postgresql://", "postgresql+psycopg://"),
                     "default_target_schema": "tap_pipedrive",
                 },
+                None,
             )
         )
-    for name, command, make_config in loads:
+    for name, command, make_config, env in loads:
         database, url = fresh_database(admin_url)
         try:
-            results.append(load(name, command, make_config(url), singer_file, records, workdir))
+            config = make_config(url)
+            results.append(load(name, command, config, singer_file, records, workdir, env))
         finally:
             drop_database(admin_url, database)
     return results
@@ -191,16 +207,26 @@ def main() -> None:
     parser.add_argument(
         "--no-reference", action="store_true", help="skip MeltanoLabs target-postgres"
     )
+    parser.add_argument(
+        "--baseline", type=Path, help="also load with the target-cdp source tree in this directory"
+    )
     args = parser.parse_args()
     args.workdir.mkdir(parents=True, exist_ok=True)
     results = []
     for records in args.records or [1_000_000]:
-        for result in run(records, args.workdir, args.pg_url, reference=not args.no_reference):
+        for result in run(
+            records,
+            args.workdir,
+            args.pg_url,
+            reference=not args.no_reference,
+            baseline=args.baseline,
+        ):
             results.append(result)
             print(
                 f"{result.target:24} {result.records:>9,} records  {result.seconds:8.1f} s  "
                 f"{result.per_second:8,.0f} records/s  CPU {result.cpu_seconds:7.1f} s  "
-                f"peak RSS {result.peak_rss_mb:7.1f} MiB",
+                f"peak RSS {result.peak_rss_mb:7.1f} MiB  "
+                f"load {result.load[0]:.1f}-{result.load[1]:.1f}",
                 flush=True,
             )
     out = ROOT / "bench" / "results" / "target_throughput.json"
