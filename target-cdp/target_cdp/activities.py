@@ -1,5 +1,10 @@
 """Activities derived from what changed between the stored and the incoming Pipedrive record.
 
+Words: *activities* are the CDP's events (``pipedrive.deal.won``), derived here from every
+stream; Pipedrive's own activity objects (calls, meetings, tasks: stream ``activities``, kind
+``activity``) are always *Pipedrive activities* in code. ``derived_from_<kind>`` gives the
+activities of one record of that kind.
+
 Pure functions: given the last record the CDP saw of an object (None on first sight) and the
 incoming one, return the activities that happened. Keys are deterministic, so deriving twice
 from the same data gives the same keys; replaying the same record derives nothing because the
@@ -258,7 +263,7 @@ def _merged(kind: str, new: dict, survivor: int) -> list[Activity]:
     return builder.items
 
 
-def person_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+def derived_from_person(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
     """``pipedrive.person.created`` on first sight, ``pipedrive.person.updated`` on changes.
 
     A record saying the person was merged away gives only ``pipedrive.person.merged``.
@@ -278,7 +283,7 @@ def person_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Act
     return builder.items
 
 
-def organization_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+def derived_from_organization(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
     """``pipedrive.organization.created`` on first sight, ``.merged`` when merged away."""
     if (survivor := survivor_of(new)) is not None:
         return _merged("organization", new, survivor)
@@ -289,7 +294,7 @@ def organization_activities(old: dict | None, new: dict, *, deleted: bool) -> li
     return builder.items
 
 
-def deal_activities(
+def derived_from_deal(
     old: dict | None, new: dict, *, deleted: bool, deleted_at: dt.datetime | None
 ) -> list[Activity]:
     """Created, updated, stage changed, won, lost and deleted events of a deal."""
@@ -331,7 +336,7 @@ def deal_activities(
     return builder.items
 
 
-def note_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+def derived_from_note(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
     """``pipedrive.note.added`` on first sight of a note that is not deleted."""
     builder = _Builder("note", new, (new.get("person_id"), new.get("org_id"), new.get("deal_id")))
     if old is None and not deleted:
@@ -342,7 +347,9 @@ def note_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activ
     return builder.items
 
 
-def pipedrive_activity_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+def derived_from_pipedrive_activity(
+    old: dict | None, new: dict, *, deleted: bool
+) -> list[Activity]:
     """``pipedrive.activity.created`` on first sight, ``.completed`` when marked done."""
     builder = _Builder(
         "activity", new, (new.get("person_id"), new.get("org_id"), new.get("deal_id"))
@@ -366,7 +373,7 @@ def pipedrive_activity_activities(old: dict | None, new: dict, *, deleted: bool)
     return builder.items
 
 
-def lead_activities(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
+def derived_from_lead(old: dict | None, new: dict, *, deleted: bool) -> list[Activity]:
     """``pipedrive.lead.created`` on first sight of a lead that is not deleted."""
     builder = _Builder("lead", new, (new.get("person_id"), new.get("organization_id"), None))
     if old is None and not deleted:

@@ -43,14 +43,14 @@ class ActivityLog:
     """Writes activities for one run; holds the activity definitions in memory."""
 
     def __init__(self, tables: CDPTables, settings: Settings, now: dt.datetime) -> None:
-        self.t = tables
+        self.tables = tables
         self.settings = settings
         self.now = now
         self._versions: dict[str, dict[tuple[str, ...], int]] = defaultdict(dict)
 
     def load_definitions(self, conn: sa.Connection) -> None:
         """Read the known attribute sets and their versions."""
-        d = self.t.activity_definitions
+        d = self.tables.activity_definitions
         for activity_type, version, names in conn.execute(
             sa.select(d.c.activity_type, d.c.definition_version, d.c.attribute_names)
         ):
@@ -81,7 +81,7 @@ class ActivityLog:
                 fresh.setdefault(activity.key, activity)
         if not fresh:
             return {}
-        a = self.t.activities
+        a = self.tables.activities
         for (key,) in conn.execute(
             sa.select(a.c.activity_key).where(bulk.among(a.c.activity_key, fresh))
         ):
@@ -157,7 +157,7 @@ class ActivityLog:
             return
         bulk.upsert(
             conn,
-            self.t.activity_summary,
+            self.tables.activity_summary,
             [
                 {"person_id": p, "activity_type": t, "first_at": f, "last_at": la, "count": n}
                 for (p, t), (f, la, n) in totals.items()
@@ -193,7 +193,7 @@ class ActivityLog:
         ]
         bulk.upsert(
             conn,
-            self.t.activity_definitions,
+            self.tables.activity_definitions,
             rows,
             update=lambda stored, new: {
                 "first_seen_at": sa.func.least(stored.first_seen_at, new.first_seen_at)
@@ -204,7 +204,7 @@ class ActivityLog:
         """Give held activities of these Pipedrive persons their CDP person, and count them."""
         if not person_ids:
             return
-        a = self.t.activities
+        a = self.tables.activities
         resolved = conn.execute(
             sa.select(a.c.activity_key, a.c.activity_type, a.c.occurred_at, a.c.pipedrive_person_id)
             .where(a.c.person_id.is_(None), bulk.among(a.c.pipedrive_person_id, person_ids))
@@ -222,7 +222,7 @@ class ActivityLog:
         Run at the end of a run, when every stream is written: activities still waiting for
         their person are purged too (see the module docstring).
         """
-        a = self.t.activities
+        a = self.tables.activities
         purged: dict[str, int] = defaultdict(int)
         types = conn.execute(sa.select(a.c.activity_type).distinct()).scalars().all()
         for activity_type in sorted(types):

@@ -102,7 +102,7 @@ def stage(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> sa.TableCla
     return sa.table(name, *(sa.column(c.name) for c in columns))
 
 
-def drop_stage(conn: sa.Connection, staged: sa.TableClause) -> None:
+def empty_stage(conn: sa.Connection, staged: sa.TableClause) -> None:
     """Empty a staging table made by ``stage`` (it stays for the next batch)."""
     conn.exec_driver_sql(f"TRUNCATE {staged.name}")
 
@@ -151,7 +151,7 @@ def upsert(
             conn.execute(sa.update(table).values(values).where(*stored))
         new = sa.select(*staged.columns).where(~sa.exists().where(*stored))
         conn.execute(sa.insert(table).from_select(names, new))
-    drop_stage(conn, staged)
+    empty_stage(conn, staged)
 
 
 def _set_incoming(names: list[str]) -> SetClause:
@@ -169,7 +169,7 @@ def update(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
         .values({c.name: c for c in staged.columns if c.name not in keys})
         .where(*(table.c[k] == staged.c[k] for k in keys))
     )
-    drop_stage(conn, staged)
+    empty_stage(conn, staged)
 
 
 def delete_rows(conn: sa.Connection, table: sa.Table, keys: list[dict]) -> None:
@@ -180,7 +180,7 @@ def delete_rows(conn: sa.Connection, table: sa.Table, keys: list[dict]) -> None:
     conn.execute(
         sa.delete(table).where(*(table.c[c.name] == staged.c[c.name] for c in staged.columns))
     )
-    drop_stage(conn, staged)
+    empty_stage(conn, staged)
 
 
 class _KeyList(sa.TypeDecorator):

@@ -47,7 +47,7 @@ class Links:
     """Resolves references and maintains ``associations`` for one CDP schema."""
 
     def __init__(self, tables: CDPTables, settings: Settings) -> None:
-        self.t = tables
+        self.tables = tables
         self.settings = settings
 
     def cdp_ids(
@@ -64,7 +64,7 @@ class Links:
         ``follow_merges`` is false (a sink writing the rows themselves).
         """
         spec = KINDS[kind]
-        table = getattr(self.t, spec.table)
+        table = getattr(self.tables, spec.table)
         pd_col = table.c[spec.pipedrive_column]
         id_col = current_id(table, kind) if follow_merges else table.c[spec.id_column]
         found: dict[int, str] = {}
@@ -78,7 +78,7 @@ class Links:
         parents = self.cdp_ids(conn, kind, pipedrive_ids)
         if not parents:
             return 0
-        a, r = self.t.associations, self.t.pipedrive_records
+        a, r = self.tables.associations, self.tables.pipedrive_records
         cap = self.settings.max_associations
         cut = 0
         conn.execute(
@@ -91,7 +91,7 @@ class Links:
             source: sa.FromClause = r
             to_id: sa.ColumnElement = sa.cast(r.c.pipedrive_id, sa.Text)
             if to_kind in KINDS:
-                child = getattr(self.t, KINDS[to_kind].table)
+                child = getattr(self.tables, KINDS[to_kind].table)
                 source = r.join(child, child.c[KINDS[to_kind].pipedrive_column] == r.c.pipedrive_id)
                 to_id = child.c[KINDS[to_kind].id_column]
             ranked = (
@@ -110,7 +110,7 @@ class Links:
                 .where(r.c.stream == child_stream, among(ref, parents), r.c.is_deleted.is_(False))
                 .subquery()
             )
-            parent = getattr(self.t, KINDS[kind].table)
+            parent = getattr(self.tables, KINDS[kind].table)
             rows = (
                 sa.select(
                     sa.literal(kind),
@@ -173,7 +173,7 @@ class Links:
         rows = [
             dict(zip(PRIMARY_KEY, key, strict=True), associated_at=at) for key, at in added.items()
         ]
-        bulk.upsert(conn, self.t.associations, rows)
+        bulk.upsert(conn, self.tables.associations, rows)
         cut = 0
         for kind, refs in shrunk.items():
             cut += self.recompute(conn, kind, refs)
@@ -186,7 +186,7 @@ class Links:
         run instead of one per batch: counting the groups of every batch cost more than the
         whole load on PostgreSQL.
         """
-        a = self.t.associations
+        a = self.tables.associations
         cap = self.settings.max_associations
         group = (a.c.from_kind, a.c.from_id, a.c.to_kind)
         over = sa.select(*group).group_by(*group).having(sa.func.count() > cap).subquery("over")
@@ -219,15 +219,15 @@ class Links:
 
     def backfill_person(self, conn: sa.Connection, pipedrive_person_ids: Collection[int]) -> None:
         """Point deals waiting for these persons at their CDP person."""
-        self._backfill(conn, self.t.deals, "person", pipedrive_person_ids)
+        self._backfill(conn, self.tables.deals, "person", pipedrive_person_ids)
 
     def backfill_organization(
         self, conn: sa.Connection, pipedrive_org_ids: Collection[int]
     ) -> None:
         """Point deals, people and activities waiting for these organizations at them."""
-        self._backfill(conn, self.t.deals, "organization", pipedrive_org_ids)
-        self._backfill(conn, self.t.activities, "organization", pipedrive_org_ids)
-        people = self.t.people
+        self._backfill(conn, self.tables.deals, "organization", pipedrive_org_ids)
+        self._backfill(conn, self.tables.activities, "organization", pipedrive_org_ids)
+        people = self.tables.people
         strategy = self.settings.merge_strategy
         if not self.settings.may_write("organization_id"):
             return
@@ -240,7 +240,7 @@ class Links:
 
     def backfill_deal(self, conn: sa.Connection, pipedrive_deal_ids: Collection[int]) -> None:
         """Point activities waiting for these deals at them."""
-        self._backfill(conn, self.t.activities, "deal", pipedrive_deal_ids)
+        self._backfill(conn, self.tables.activities, "deal", pipedrive_deal_ids)
 
     def _backfill(
         self,
@@ -251,7 +251,7 @@ class Links:
         condition: sa.ColumnElement[bool] | None = None,
     ) -> None:
         spec = KINDS[kind]
-        source = getattr(self.t, spec.table)
+        source = getattr(self.tables, spec.table)
         ref = table.c[spec.pipedrive_column]
         target = table.c[spec.id_column]
         resolved = current_id(source, kind)
@@ -261,7 +261,7 @@ class Links:
                 among(source.c[spec.pipedrive_column], pipedrive_ids),
                 target.is_distinct_from(resolved),
             ]
-            if table is self.t.activities:
+            if table is self.tables.activities:
                 where.append(target.is_(None))
             if condition is not None:
                 where.append(condition)

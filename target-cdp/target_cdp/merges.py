@@ -78,7 +78,7 @@ class Merges:
     """Moves every reference from an absorbed record to its survivor, for one CDP schema."""
 
     def __init__(self, tables: CDPTables) -> None:
-        self.t = tables
+        self.tables = tables
 
     def move_references(
         self,
@@ -91,14 +91,14 @@ class Merges:
         (absorbed_pid, absorbed_id), (survivor_pid, survivor_id) = absorbed, survivor
         spec = TABLED_KINDS[kind]
         ref_column = str(spec.ref_column)
-        r = self.t.pipedrive_records
+        r = self.tables.pipedrive_records
         conn.execute(
             sa.update(r).where(r.c[ref_column] == absorbed_pid).values({ref_column: survivor_pid})
         )
         pd_column = str(spec.pipedrive_column)
         id_column = str(spec.id_column)
         for name in referrers(kind):
-            table = getattr(self.t, name)
+            table = getattr(self.tables, name)
             conn.execute(
                 sa.update(table)
                 .where(table.c[pd_column] == absorbed_pid)
@@ -112,18 +112,18 @@ class Merges:
                 )
         if absorbed_id is None or survivor_id is None or absorbed_id == survivor_id:
             return
-        own = getattr(self.t, str(spec.table))
+        own = getattr(self.tables, str(spec.table))
         conn.execute(
             sa.update(own).where(own.c.merged_into == absorbed_id).values(merged_into=survivor_id)
         )
-        a = self.t.associations
+        a = self.tables.associations
         conn.execute(sa.delete(a).where(a.c.from_kind == kind, a.c.from_id == absorbed_id))
         if kind == "person":
             self._move_summary(conn, absorbed_id, survivor_id)
 
     def _move_summary(self, conn: sa.Connection, absorbed_id: str, survivor_id: str) -> None:
         """Add the absorbed person's ``activity_summary`` rows to the survivor's."""
-        s = self.t.activity_summary
+        s = self.tables.activity_summary
         rows = [
             dict(row) | {"person_id": survivor_id}
             for row in conn.execute(sa.select(s).where(s.c.person_id == absorbed_id)).mappings()

@@ -84,7 +84,7 @@ STREAMS: tuple[Stream, ...] = (
     Stream("users", "UsersSink", "users"),
     Stream("pipelines", "PipelinesSink", "pipelines"),
     Stream("stages", "StagesSink", "stages"),
-    Stream("activity_types", "ActivityTypesSink", "activity_types"),
+    Stream("activity_types", "PipedriveActivityTypesSink", "activity_types"),
     Stream("person_fields", "FieldsSink", "pipedrive_fields"),
     Stream("organization_fields", "FieldsSink", "pipedrive_fields"),
     Stream("deal_fields", "FieldsSink", "pipedrive_fields"),

@@ -13,8 +13,8 @@ from target_cdp.sinks.leads import LeadsSink
 from target_cdp.sinks.organizations import OrganizationsSink
 from target_cdp.sinks.persons import PersonsSink
 from target_cdp.sinks.reference import (
-    ActivityTypesSink,
     FieldsSink,
+    PipedriveActivityTypesSink,
     PipelinesSink,
     StagesSink,
     UsersSink,
@@ -28,7 +28,7 @@ _CLASSES: dict[str, type[CDPSink]] = {
         UsersSink,
         PipelinesSink,
         StagesSink,
-        ActivityTypesSink,
+        PipedriveActivityTypesSink,
         FieldsSink,
         OrganizationsSink,
         PersonsSink,

@@ -90,7 +90,8 @@ class Outcome:
 
     stored: set[int] = field(default_factory=set)
     activities: list[Activity] = field(default_factory=list)
-    regroup: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
+    #: Pipedrive ids, by kind, whose associations are rebuilt from ``pipedrive_records``.
+    rebuild_associations: dict[str, set[int]] = field(default_factory=lambda: defaultdict(set))
     counts: Counter[str] = field(default_factory=Counter)
     #: CDP id (or Pipedrive id for notes and activities) of each stored change, as linked record.
     to_ids: dict[int, str] = field(default_factory=dict)
@@ -347,7 +348,7 @@ class PipedriveObjectSink(CDPSink):
         ).items():
             counts[stream]["activities"] += n
         cut = self.run.links.update_children(conn, self.stream_name, children, parents)
-        for kind, ids in sorted(outcome.regroup.items()):
+        for kind, ids in sorted(outcome.rebuild_associations.items()):
             cut += self.run.links.recompute(conn, kind, ids)
         counts[self.stream_name]["associations_cut"] += cut
 

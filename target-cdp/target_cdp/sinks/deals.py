@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.activities import deal_activities, lead_converted
+from target_cdp.activities import derived_from_deal, lead_converted
 from target_cdp.records import cdp_id, parse_time
 from target_cdp.sinks.base import (
     DEAL_TIMES,
@@ -104,7 +104,7 @@ class DealsSink(PipedriveObjectSink):
                 out.counts["inserted"] += 1
             out.counts["deleted"] += change.deleted
             out.stored.add(pid)
-            out.activities += deal_activities(
+            out.activities += derived_from_deal(
                 change.old, new, deleted=change.deleted, deleted_at=change.deleted_at
             )
             if pid in conversions:
@@ -113,5 +113,5 @@ class DealsSink(PipedriveObjectSink):
             out.to_ids[pid] = row["deal_id"]
         bulk.upsert(conn, t.deals, rows)
         links.backfill_deal(conn, created)
-        out.regroup["deal"].update(created)
+        out.rebuild_associations["deal"].update(created)
         return out

@@ -1,4 +1,7 @@
-"""Pipedrive notes and activities: no table of their own, only activities and associations."""
+"""Pipedrive notes and Pipedrive activities (calls, meetings...): no table of their own.
+
+What they become is derived activities (``activities.py``) and associations.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from target_cdp.activities import Activity, note_activities, pipedrive_activity_activities
+from target_cdp.activities import Activity, derived_from_note, derived_from_pipedrive_activity
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
 
 
@@ -30,7 +33,7 @@ class EngagementSink(PipedriveObjectSink):
 class NotesSink(EngagementSink):
     """The ``notes`` stream."""
 
-    derive = staticmethod(note_activities)
+    derive = staticmethod(derived_from_note)
 
 
 class PipedriveActivitiesSink(EngagementSink):
@@ -39,4 +42,4 @@ class PipedriveActivitiesSink(EngagementSink):
     Not the CDP's activities: those are derived from every stream (``activities.py``).
     """
 
-    derive = staticmethod(pipedrive_activity_activities)
+    derive = staticmethod(derived_from_pipedrive_activity)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.activities import lead_activities
+from target_cdp.activities import derived_from_lead
 from target_cdp.records import cdp_id, parse_time
 from target_cdp.sinks.base import (
     Change,
@@ -158,7 +158,7 @@ class LeadsSink(PipedriveObjectSink):
             out.counts["updated" if key in known else "inserted"] += 1
             out.counts["deleted"] += change.deleted
             out.stored.add(key)
-            out.activities += lead_activities(change.old, new, deleted=change.deleted)
+            out.activities += derived_from_lead(change.old, new, deleted=change.deleted)
             out.to_ids[key] = row["lead_id"]
         bulk.upsert(conn, self.run.tables.leads, rows)
         return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.activities import organization_activities
+from target_cdp.activities import derived_from_organization
 from target_cdp.merges import Merges, survivor_of
 from target_cdp.records import cdp_id, parse_time
 from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
@@ -64,10 +64,10 @@ class OrganizationsSink(PipedriveObjectSink):
                 out.counts["updated"] += 1
             out.counts["deleted"] += change.deleted
             out.stored.add(pid)
-            out.activities += organization_activities(change.old, new, deleted=change.deleted)
+            out.activities += derived_from_organization(change.old, new, deleted=change.deleted)
         bulk.upsert(conn, t.organizations, rows)
         links.backfill_organization(conn, created)
-        out.regroup["organization"].update(created)
+        out.rebuild_associations["organization"].update(created)
         for change in sorted(merges, key=lambda c: c.pipedrive_id):
             self._absorb(conn, change, survivor_of(change.new) or 0, out)
         return out
@@ -104,9 +104,9 @@ class OrganizationsSink(PipedriveObjectSink):
         )
         if survivor_id is not None:
             links.backfill_organization(conn, [survivor_pid])
-            out.regroup["organization"].add(survivor_pid)
+            out.rebuild_associations["organization"].add(survivor_pid)
         if absorbed_id is not None:
             out.to_ids[pid] = absorbed_id
         out.counts["deleted"] += 1
         out.stored.add(pid)
-        out.activities += organization_activities(change.old, change.new, deleted=True)
+        out.activities += derived_from_organization(change.old, change.new, deleted=True)

@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from target_cdp import bulk, consent
-from target_cdp.activities import person_activities
+from target_cdp.activities import derived_from_person
 from target_cdp.identity import email_key
 from target_cdp.merge import COLUMNS, Field, merge_person, propose
 from target_cdp.merges import Merges, merged_fields, restrictive, survivor_of
@@ -170,13 +170,13 @@ class PersonsSink(PipedriveObjectSink):
             written[row["person_id"]] = row
             out.stored.add(pid)
             out.to_ids[pid] = row["person_id"]
-            out.activities += person_activities(change.old, change.new, deleted=change.deleted)
+            out.activities += derived_from_person(change.old, change.new, deleted=change.deleted)
         bulk.upsert(conn, run.tables.people, list(written.values()))
         bulk.upsert(conn, run.tables.permission_decisions, decisions, update=False)
         bulk.upsert(conn, run.tables.identity_conflicts, conflicts, update=False)
         run.links.backfill_person(conn, newly_linked)
         run.activity_log.resolve_people(conn, newly_linked)
-        out.regroup["person"].update(newly_linked)
+        out.rebuild_associations["person"].update(newly_linked)
         for change in sorted(merges, key=lambda c: c.pipedrive_id):
             self._absorb(conn, change, survivor_of(change.new) or 0, out)
         return out
@@ -230,12 +230,12 @@ class PersonsSink(PipedriveObjectSink):
         if survivor_id is not None:
             run.links.backfill_person(conn, [survivor_pid])
             run.activity_log.resolve_people(conn, {survivor_pid: survivor_id})
-            out.regroup["person"].add(survivor_pid)
+            out.rebuild_associations["person"].add(survivor_pid)
         if absorbed_id is not None:
             out.to_ids[pid] = absorbed_id
         out.counts["deleted"] += 1
         out.stored.add(pid)
-        out.activities += person_activities(change.old, change.new, deleted=True)
+        out.activities += derived_from_person(change.old, change.new, deleted=True)
 
     def _absorbing(self, conn: sa.Connection, pipedrive_ids: list[int]) -> set[int]:
         """Those of these persons that absorbed another in a merge already applied."""

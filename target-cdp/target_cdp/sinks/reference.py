@@ -130,8 +130,8 @@ class StagesSink(ReferenceSink):
     columns = ("id", "name", "pipeline_id", "order_nr")
 
 
-class ActivityTypesSink(ReferenceSink):
-    """The ``activity_types`` stream."""
+class PipedriveActivityTypesSink(ReferenceSink):
+    """The ``activity_types`` stream: Pipedrive's types of activity (call, meeting...)."""
 
     table_name = "activity_types"
     columns = ("id", "name", "key_string")
