@@ -1,14 +1,17 @@
 """The CDP schema (docs/cdp-schema.md) as SQLAlchemy Core tables, and its migration.
 
-Tables are defined here, never reflected in the hot path. ``migrate`` creates what is missing
-and adds missing columns to tables that exist (it never drops a column or a row).
+Tables are defined here, never reflected in the hot path. ``migrate`` creates what is missing:
+the schema, tables, columns of tables that exist, and indexes (it never drops a column or a
+row). That is the one migration kept, and what takes a CDP made by a released version (0.1.0,
+the only one so far) to this one: later versions add tables, columns and indexes. Nothing made
+before 0.1.0 was released is converted: DuckDB files of its pre-release builds, which carried
+key constraints, keep them (writes still merge by key, at the memory cost below).
 
 Primary keys and unique columns are constraints on PostgreSQL only. DuckDB backs each with an
 ART index that it keeps in memory and that grows with the table (at a million Pipedrive records
 they held a third of the process's memory), while columnar scans find keys fast enough. On
 DuckDB, key columns are NOT NULL and keys stay unique because every write merges by key
-(``bulk.upsert``); tables an earlier version created with the constraints are rebuilt without
-them, rows and all.
+(``bulk.upsert``).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ logger = logging.getLogger(__name__)
 JSON = sa.JSON(none_as_null=True).with_variant(postgresql.JSONB(none_as_null=True), "postgresql")
 TIMESTAMP = sa.DateTime(timezone=True)
 NUMERIC = sa.Numeric(38, 6)
+TEXT, BIGINT, INTEGER, BOOLEAN = sa.Text, sa.BigInteger, sa.Integer, sa.Boolean
 
 
 def _key(name: str, type_: sa.types.TypeEngine) -> sa.Column:
@@ -108,29 +112,28 @@ def _reference(md: sa.MetaData, name: str, *extra: sa.Column) -> sa.Table:
 def build_tables(schema: str) -> CDPTables:
     """Define the CDP tables in ``schema``."""
     md = sa.MetaData(schema=schema)
-    T, B, I, X = sa.Text, sa.BigInteger, sa.Integer, sa.Boolean  # noqa: N806, E741
     people = sa.Table(
         "people",
         md,
-        _key("person_id", T),
-        _col("email", T),
-        _col("first_name", T),
-        _col("last_name", T),
-        _col("phone", T),
-        _col("organization_id", T),
-        _col("email_permission", X),
-        _col("sms_permission", X),
-        _col("pipedrive_person_id", B, unique=True),
-        _col("pipedrive_org_id", B),
+        _key("person_id", TEXT),
+        _col("email", TEXT),
+        _col("first_name", TEXT),
+        _col("last_name", TEXT),
+        _col("phone", TEXT),
+        _col("organization_id", TEXT),
+        _col("email_permission", BOOLEAN),
+        _col("sms_permission", BOOLEAN),
+        _col("pipedrive_person_id", BIGINT, unique=True),
+        _col("pipedrive_org_id", BIGINT),
         _col("attributes", JSON),
-        _col("source", T),
+        _col("source", TEXT),
         _col("created_at", TIMESTAMP),
         _col("updated_at", TIMESTAMP),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
         _col("pipedrive_deleted_at", TIMESTAMP),
         # Added to the contract: the person this one was merged into (Pipedrive merges).
-        _col("merged_into", T),
+        _col("merged_into", TEXT),
     )
     _pg_index("ix_people_email", people.c.email)
     # Identity looks people up by their email as compared (other sources store it as they like).
@@ -141,41 +144,41 @@ def build_tables(schema: str) -> CDPTables:
     organizations = sa.Table(
         "organizations",
         md,
-        _key("organization_id", T),
-        _col("name", T),
-        _col("pipedrive_org_id", B, unique=True),
+        _key("organization_id", TEXT),
+        _col("name", TEXT),
+        _col("pipedrive_org_id", BIGINT, unique=True),
         _col("attributes", JSON),
-        _col("source", T),
+        _col("source", TEXT),
         _col("created_at", TIMESTAMP),
         _col("updated_at", TIMESTAMP),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
-        _col("merged_into", T),
+        _col("merged_into", TEXT),
     )
     deals = sa.Table(
         "deals",
         md,
-        _key("deal_id", T),
-        _col("pipedrive_deal_id", B, unique=True),
-        _col("person_id", T),
-        _col("organization_id", T),
-        _col("pipedrive_person_id", B),
-        _col("pipedrive_org_id", B),
-        _col("title", T),
-        _col("status", T),
+        _key("deal_id", TEXT),
+        _col("pipedrive_deal_id", BIGINT, unique=True),
+        _col("person_id", TEXT),
+        _col("organization_id", TEXT),
+        _col("pipedrive_person_id", BIGINT),
+        _col("pipedrive_org_id", BIGINT),
+        _col("title", TEXT),
+        _col("status", TEXT),
         _col("value", NUMERIC),
-        _col("currency", T),
-        _col("pipeline_id", B),
-        _col("stage_id", B),
+        _col("currency", TEXT),
+        _col("pipeline_id", BIGINT),
+        _col("stage_id", BIGINT),
         _col("add_time", TIMESTAMP),
         _col("update_time", TIMESTAMP),
         _col("stage_change_time", TIMESTAMP),
         _col("won_time", TIMESTAMP),
         _col("lost_time", TIMESTAMP),
         _col("close_time", TIMESTAMP),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
-        _col("is_archived", X),
+        _col("is_archived", BOOLEAN),
         _col("attributes", JSON),
     )
     _pg_index("ix_deals_pipedrive_person_id", deals.c.pipedrive_person_id)
@@ -183,22 +186,22 @@ def build_tables(schema: str) -> CDPTables:
     leads = sa.Table(
         "leads",
         md,
-        _key("lead_id", T),
-        _col("pipedrive_lead_id", T, unique=True),
-        _col("pipedrive_lead_key", B, unique=True),
-        _col("person_id", T),
-        _col("organization_id", T),
-        _col("pipedrive_person_id", B),
-        _col("pipedrive_org_id", B),
-        _col("title", T),
+        _key("lead_id", TEXT),
+        _col("pipedrive_lead_id", TEXT, unique=True),
+        _col("pipedrive_lead_key", BIGINT, unique=True),
+        _col("person_id", TEXT),
+        _col("organization_id", TEXT),
+        _col("pipedrive_person_id", BIGINT),
+        _col("pipedrive_org_id", BIGINT),
+        _col("title", TEXT),
         _col("value", NUMERIC),
-        _col("currency", T),
-        _col("owner_id", B),
-        _col("source_name", T),
-        _col("is_archived", X),
+        _col("currency", TEXT),
+        _col("owner_id", BIGINT),
+        _col("source_name", TEXT),
+        _col("is_archived", BOOLEAN),
         _col("add_time", TIMESTAMP),
         _col("update_time", TIMESTAMP),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
         _col("deleted_at", TIMESTAMP),
         _col("attributes", JSON),
     )
@@ -207,21 +210,21 @@ def build_tables(schema: str) -> CDPTables:
     activities = sa.Table(
         "activities",
         md,
-        _key("activity_key", T),
-        _col("activity_type", T, nullable=False),
-        _col("person_id", T),
-        _col("organization_id", T),
-        _col("deal_id", T),
+        _key("activity_key", TEXT),
+        _col("activity_type", TEXT, nullable=False),
+        _col("person_id", TEXT),
+        _col("organization_id", TEXT),
+        _col("deal_id", TEXT),
         _col("occurred_at", TIMESTAMP, nullable=False),
         _col("attributes", JSON),
-        _col("definition_version", I),
-        _col("source", T),
-        _col("source_record", T),
+        _col("definition_version", INTEGER),
+        _col("source", TEXT),
+        _col("source_record", TEXT),
         # Added to the contract: the Pipedrive references, to resolve the CDP ids of records
-        # that arrive after the activity (see README "Reference resolution").
-        _col("pipedrive_person_id", B),
-        _col("pipedrive_org_id", B),
-        _col("pipedrive_deal_id", B),
+        # that arrive after the activity (README, "Associations and references").
+        _col("pipedrive_person_id", BIGINT),
+        _col("pipedrive_org_id", BIGINT),
+        _col("pipedrive_deal_id", BIGINT),
     )
     _pg_index("ix_activities_occurred_at", activities.c.occurred_at)
     # A person's activities, newest first (cdp-view's person page and feed filter).
@@ -233,68 +236,68 @@ def build_tables(schema: str) -> CDPTables:
     activity_definitions = sa.Table(
         "activity_definitions",
         md,
-        _key("activity_type", T),
-        _key("definition_version", I),
+        _key("activity_type", TEXT),
+        _key("definition_version", INTEGER),
         _col("attribute_names", JSON),
         _col("first_seen_at", TIMESTAMP),
     )
     activity_summary = sa.Table(
         "activity_summary",
         md,
-        _key("person_id", T),
-        _key("activity_type", T),
+        _key("person_id", TEXT),
+        _key("activity_type", TEXT),
         _col("first_at", TIMESTAMP),
         _col("last_at", TIMESTAMP),
-        _col("count", B, nullable=False),
+        _col("count", BIGINT, nullable=False),
     )
     associations = sa.Table(
         "associations",
         md,
-        _key("from_kind", T),
-        _key("from_id", T),
-        _key("to_kind", T),
-        _key("to_id", T),
+        _key("from_kind", TEXT),
+        _key("from_id", TEXT),
+        _key("to_kind", TEXT),
+        _key("to_id", TEXT),
         _col("associated_at", TIMESTAMP),
     )
     pipelines = _reference(md, "pipelines")
-    stages = _reference(md, "stages", _col("pipeline_id", B), _col("order_nr", B))
+    stages = _reference(md, "stages", _col("pipeline_id", BIGINT), _col("order_nr", BIGINT))
     users = _reference(md, "users")
-    activity_types = _reference(md, "activity_types", _col("key_string", T))
+    activity_types = _reference(md, "activity_types", _col("key_string", TEXT))
     pipedrive_fields = sa.Table(
         "pipedrive_fields",
         md,
-        _key("object", T),
-        _key("field_code", T),
-        _col("readable_name", T),
-        _col("field_name", T),
-        _col("field_type", T),
-        _col("is_custom_field", X),
+        _key("object", TEXT),
+        _key("field_code", TEXT),
+        _col("readable_name", TEXT),
+        _col("field_name", TEXT),
+        _col("field_type", TEXT),
+        _col("is_custom_field", BOOLEAN),
         _col("options", JSON),
         _col("attributes", JSON),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
-        _col("table_version", B),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
+        _col("table_version", BIGINT),
     )
     identity_conflicts = sa.Table(
         "identity_conflicts",
         md,
-        _key("conflict_key", T),
-        _col("pipedrive_person_id", B),
-        _col("email", T),
-        _col("conflicting_person_id", T),
-        _col("conflicting_pipedrive_person_id", B),
-        _col("resolution", T),
+        _key("conflict_key", TEXT),
+        _col("pipedrive_person_id", BIGINT),
+        _col("email", TEXT),
+        _col("conflicting_person_id", TEXT),
+        _col("conflicting_pipedrive_person_id", BIGINT),
+        _col("resolution", TEXT),
         _col("detected_at", TIMESTAMP),
     )
     permission_decisions = sa.Table(
         "permission_decisions",
         md,
-        _key("decision_key", T),
-        _col("person_id", T),
-        _col("pipedrive_person_id", B),
-        _col("channel", T),
-        _col("value", X),
-        _col("rule", T),
-        _col("source_value", T),
+        _key("decision_key", TEXT),
+        _col("person_id", TEXT),
+        _col("pipedrive_person_id", BIGINT),
+        _col("channel", TEXT),
+        _col("value", BOOLEAN),
+        _col("rule", TEXT),
+        _col("source_value", TEXT),
         _col("decided_at", TIMESTAMP),
     )
     # Suppression reads the decisions of the people with a new person's email.
@@ -302,53 +305,53 @@ def build_tables(schema: str) -> CDPTables:
     rejected_records = sa.Table(
         "rejected_records",
         md,
-        _key("rejection_key", T),
-        _col("stream", T),
-        _col("record_key", T),
-        _col("reason", T),
+        _key("rejection_key", TEXT),
+        _col("stream", TEXT),
+        _col("record_key", TEXT),
+        _col("reason", TEXT),
         _col("raw_record", JSON),
-        _col("first_run_id", T),
+        _col("first_run_id", TEXT),
     )
     pipedrive_records = sa.Table(
         "pipedrive_records",
         md,
-        _key("stream", T),
-        _key("pipedrive_id", B),
+        _key("stream", TEXT),
+        _key("pipedrive_id", BIGINT),
         _col("update_time", TIMESTAMP),
-        _col("table_version", B),
-        _col("is_deleted", X, nullable=False, server_default=sa.false()),
+        _col("table_version", BIGINT),
+        _col("is_deleted", BOOLEAN, nullable=False, server_default=sa.false()),
         _col("record", JSON),
         # Added to the contract: the record's Pipedrive references, from which associations
         # are recomputed whatever the order records arrive in.
-        _col("person_ref", B),
-        _col("org_ref", B),
-        _col("deal_ref", B),
+        _col("person_ref", BIGINT),
+        _col("org_ref", BIGINT),
+        _col("deal_ref", BIGINT),
     )
     for ref in ("person_ref", "org_ref", "deal_ref"):
         _pg_index(f"ix_pipedrive_records_{ref}", pipedrive_records.c.stream, ref)
     sync_runs = sa.Table(
         "sync_runs",
         md,
-        _key("run_id", T),
+        _key("run_id", TEXT),
         _col("started_at", TIMESTAMP),
         _col("finished_at", TIMESTAMP),
-        _col("status", T),
+        _col("status", TEXT),
         _col("counts", JSON),
-        _col("error", T),
+        _col("error", TEXT),
     )
     # The tap's own account of each run (tap-pipedrive's api_usage stream).
     api_usage = sa.Table(
         "api_usage",
         md,
-        _key("run_id", T),
+        _key("run_id", TEXT),
         _col("started_at", TIMESTAMP),
         _col("finished_at", TIMESTAMP),
-        _col("requests", B),
-        _col("tokens", B),
-        _col("token_budget", B),
-        _col("outcome", T),
+        _col("requests", BIGINT),
+        _col("tokens", BIGINT),
+        _col("token_budget", BIGINT),
+        _col("outcome", TEXT),
         _col("streams", JSON),
-        _col("sync_run_id", T),
+        _col("sync_run_id", TEXT),
     )
     _pg_index("ix_api_usage_started_at", api_usage.c.started_at)
     for table in md.tables.values():
@@ -380,7 +383,7 @@ def build_tables(schema: str) -> CDPTables:
 
 
 def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
-    """Create the schema and missing tables, add missing columns; return what was changes."""
+    """Create the schema, missing tables, columns and indexes; return what changed."""
     schema = tables.metadata.schema
     changes: list[str] = []
     with engine.begin() as conn:
@@ -404,8 +407,6 @@ def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
                     f"ADD COLUMN {preparer.quote(column.name)} {ddl}{default}"
                 )
                 changes.append(f"changes column {table.name}.{column.name}")
-        if conn.dialect.name == "duckdb":
-            changes += _drop_duckdb_key_indexes(conn, tables, existing)
         tables.metadata.create_all(conn, checkfirst=True)
         if conn.dialect.name == "postgresql":  # lookup indexes exist on PostgreSQL only
             for table in tables.metadata.sorted_tables:
@@ -415,39 +416,6 @@ def migrate(engine: sa.Engine, tables: CDPTables) -> list[str]:
     for change in changes:
         logger.info("Migrated the CDP schema: %s", change)
     return changes
-
-
-def _drop_duckdb_key_indexes(
-    conn: sa.Connection, tables: CDPTables, existing: set[str]
-) -> list[str]:
-    """Rebuild DuckDB tables that still carry key constraints (and their ART indexes)."""
-    catalog, _, schema = str(tables.metadata.schema).rpartition(".")
-    keyed = set(
-        conn.exec_driver_sql(
-            "SELECT DISTINCT table_name FROM duckdb_constraints() WHERE database_name = ? "
-            "AND schema_name = ? AND constraint_type IN ('PRIMARY KEY', 'UNIQUE')",
-            (catalog or conn.exec_driver_sql("SELECT current_database()").scalar_one(), schema),
-        ).scalars()
-    )
-    rebuilt = []
-    preparer = conn.dialect.identifier_preparer
-    for table in tables.metadata.sorted_tables:
-        if table.name not in keyed or table.name not in existing:
-            continue
-        old = f"{table.name}__keyed"
-        columns = ", ".join(preparer.quote(c.name) for c in table.columns)
-        conn.exec_driver_sql(
-            f"ALTER TABLE {preparer.format_table(table)} RENAME TO {preparer.quote(old)}"
-        )
-        table.create(conn)
-        old_table = preparer.format_table(sa.table(old, schema=table.schema))
-        conn.exec_driver_sql(
-            f"INSERT INTO {preparer.format_table(table)} ({columns}) "  # noqa: S608
-            f"SELECT {columns} FROM {old_table}"
-        )
-        conn.exec_driver_sql(f"DROP TABLE {old_table}")
-        rebuilt.append(f"rebuilt {table.name} without key indexes")
-    return rebuilt
 
 
 def _create_trigram_indexes(conn: sa.Connection, people: sa.Table) -> list[str]:

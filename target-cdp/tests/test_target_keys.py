@@ -113,33 +113,3 @@ def test_upsert_updates_keeps_or_combines_stored_rows(cdp):
     rows = {r["activity_type"]: r for r in cdp.rows("activity_summary")}
     assert (rows["t"]["count"], rows["u"]["count"]) == (3, 8)
     assert rows["t"]["last_at"].isoformat()[:19] == ts(1)[:19]
-
-
-def test_migration_rebuilds_keyed_duckdb_tables_without_losing_rows(duck):
-    # A file from an earlier target-cdp: key constraints (and their ART indexes) on DuckDB.
-    old = build_tables(f"warehouse.{duck.schema}")
-    for table in old.metadata.sorted_tables:
-        for constraint in table.constraints:
-            if isinstance(constraint, sa.PrimaryKeyConstraint | sa.UniqueConstraint):
-                constraint.ddl_if(dialect=("postgresql", "duckdb"))
-    engine = sa.create_engine(duck.url)
-    with engine.begin() as conn:
-        conn.execute(sa.schema.CreateSchema(duck.schema))
-        old.metadata.create_all(conn)
-        conn.execute(
-            old.people.insert(),
-            [{"person_id": "crm-1", "email": "a@acme.io", "source": "crm", "attributes": {}}],
-        )
-        conn.exec_driver_sql(f"create view main.crm_people as select * from {duck.schema}.people")
-    engine.dispose()
-    assert ("people", "UNIQUE") in key_constraints(duck)
-    duck.run(stream_of("persons", [person(1, "A@acme.io"), person(2, "b@acme.io")]))
-    assert key_constraints(duck) == set()
-    people = {p["person_id"]: p for p in duck.rows("people")}
-    assert people["crm-1"]["pipedrive_person_id"] == 1  # the stored row survived and merged
-    assert len(people) == 2
-    duck.execute("insert into {s}.people (person_id) values ('crm-2')")
-    assert duck.rows("people", where="person_id = 'crm-2'")[0]["is_deleted"] is False
-    assert len(duck.query("select * from main.crm_people")) == 3
-    with pytest.raises(sa.exc.IntegrityError):
-        duck.execute("insert into {s}.people (email) values ('x@acme.io')")  # keys: NOT NULL
