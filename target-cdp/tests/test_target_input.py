@@ -33,9 +33,9 @@ def test_bad_records_are_rejected_and_the_run_goes_on(cdp, caplog):
         record("persons", {k: v for k, v in person(4, "d@acme.io").items() if k != "id"}),
         schema("deals"),
         record("deals", deal(1, value=1e40)),
-        schema("leads"),
-        record("leads", {"id": 1, "value": "x"}),
-        record("leads", {"id": 2, "value": "y"}),
+        schema("products"),
+        record("products", {"id": 1, "value": "x"}),
+        record("products", {"id": 2, "value": "y"}),
     ]
     with caplog.at_level(logging.WARNING):
         cdp.run(messages)
@@ -47,15 +47,18 @@ def test_bad_records_are_rejected_and_the_run_goes_on(cdp, caplog):
     assert "update_time is not an RFC 3339 timestamp" in reasons["persons", "3"]
     assert "missing key properties ['id']" in reasons["persons", None]
     assert "value is out of range" in reasons["deals", "1"]
-    assert reasons["leads", "1"] == "unknown stream 'leads': target-cdp does not load this stream"
+    assert (
+        reasons["products", "1"]
+        == "unknown stream 'products': target-cdp does not load this stream"
+    )
     assert (
         next(r for r in rejected if r["record_key"] == "3")["raw_record"]["update_time"]
         == "2026-13-45T99:00:00Z"
     )
-    assert sum("Unknown stream 'leads'" in m for m in caplog.messages) == 1
+    assert sum("Unknown stream 'products'" in m for m in caplog.messages) == 1
     [run] = cdp.rows("sync_runs")
     assert run["counts"]["persons"]["rejected"] == 3
-    assert run["counts"]["leads"]["rejected"] == 2
+    assert run["counts"]["products"]["rejected"] == 2
     cdp.run(messages)
     assert len(cdp.rows("rejected_records")) == len(rejected)
 
