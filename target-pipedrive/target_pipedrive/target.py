@@ -125,7 +125,8 @@ class TargetPipedrive(Target):
             self.ledger.flush()
             super()._process_state_message(message_dict)
 
-    def _process_endofpipe(self) -> None:
+    def process_endofpipe(self) -> None:
+        """The input ended: act on the records held (an input may end without a STATE)."""
         self.act_on_held()
         self.runner.close()
         counts = dict(self.runner.counts)
@@ -135,7 +136,7 @@ class TargetPipedrive(Target):
                 "dry_run: nothing was sent, no ledger row written and no STATE emitted: the "
                 "next real run acts on these same changes"
             )
-        super()._process_endofpipe()
+        super().process_endofpipe()
         self.ledger.dispose()
 
 

@@ -284,6 +284,26 @@ def test_a_paused_write_back_sends_nothing_and_the_changes_wait_for_it(
     assert row["source_key"] == "paused:entered"
 
 
+def test_records_after_the_last_state_are_acted_on_when_the_input_ends(
+    sandbox: RunningSandbox, duck: dict[str, str], unique: Callable[[str], str]
+) -> None:
+    """An input may end without a STATE (another tap, a hand-made file): the records held for
+    the next batch are still acted on, and the ledger records them."""
+    who = person("p-end", f"{unique('end')}@x.org", "Eve")
+    records = [change("end:entered", "slipping_subscribers", who=who)]
+    text = messages(records).rsplit("\n", 2)[0] + "\n"  # without its STATE line
+    assert '"STATE"' not in text
+    sandbox.control.reset_stats()
+    states, target = run(config(sandbox, duck), text)
+    assert states == []
+    assert sandbox.control.stats()["requests"] > 0
+    [row] = [
+        r for r in rows(duck, "writeback_ledger") if r["action"] == ACCEPTANCE_ACTIONS[0]["name"]
+    ]
+    assert (row["source_key"], row["status"]) == ("end:entered", "done")
+    assert target.runner.counts
+
+
 def test_budget_stops_cleanly_and_the_next_run_continues(
     sandbox: RunningSandbox, duck: dict[str, str]
 ) -> None:
