@@ -37,7 +37,10 @@ Each name, where target-cdp uses it, and why:
 
 from __future__ import annotations
 
+import importlib
+import inspect
 from dataclasses import dataclass
+from importlib.metadata import version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -80,6 +83,42 @@ PRIVATE_NAMES: tuple[PrivateName, ...] = (
     PrivateName(TARGET, "_handle_termination", ("self", "signum", "frame"), CDP_TARGET),
     PrivateName("singer_sdk.sinks.core", "BaseJSONSchemaValidator", None),
 )
+
+
+def _resolve(path: str) -> object:
+    module, _, name = path.partition(":")
+    found = importlib.import_module(module)
+    return getattr(found, name) if name else found
+
+
+def _parameters(function: object) -> tuple[str, ...]:
+    return tuple(inspect.signature(function).parameters)  # type: ignore[arg-type]
+
+
+def moved(private: PrivateName, listed_in: str) -> str | None:
+    """What the installed singer-sdk changed about ``private`` (None: nothing), in one line
+    naming the SDK name and ``listed_in``, the module listing it. Shared by every plugin of
+    this workspace that lists private SDK names this way (target-pipedrive too)."""
+    owner = _resolve(private.owner)
+    where = f"singer-sdk {version('singer-sdk')}: {private.owner.replace(':', '.')}.{private.name}"
+    if not hasattr(owner, private.name) and (private.parameters or inspect.ismodule(owner)):
+        return f"{where} is gone (see {listed_in})"
+    if private.parameters is None and isinstance(owner, type):
+        if f"self.{private.name}" not in inspect.getsource(owner.__init__):
+            return f"{where} is no longer set by {owner.__name__}.__init__ (see {listed_in})"
+    elif private.parameters is not None:
+        found = _parameters(getattr(owner, private.name))
+        if found != private.parameters:
+            expected = private.parameters
+            return f"{where} now takes {found}, the plugin expects {expected} (see {listed_in})"
+    if private.overridden_in:
+        cls = _resolve(private.overridden_in)
+        assert isinstance(cls, type)
+        if private.name not in cls.__dict__:
+            return f"{cls.__name__} no longer overrides {private.name} (see {listed_in})"
+        if _parameters(getattr(cls, private.name)) != private.parameters:
+            return f"{cls.__name__}.{private.name} does not take the SDK's parameters"
+    return None
 
 
 def pending_sinks(target: Target) -> list[Sink]:

@@ -55,7 +55,12 @@ class ActionSink(RecordSink):
                 except ActionConfigError as exc:
                     raise error("actions", str(exc)) from None
 
-    def _parse_timestamps_in_record(self, *args: t.Any, **kwargs: t.Any) -> None:
+    def _parse_timestamps_in_record(
+        self,
+        record: dict,
+        schema: dict,
+        treatment: t.Any,
+    ) -> None:
         """Keep times as the text the tap sent: templates and payload hashes see one form."""
 
     def source_key(self, record: dict[str, t.Any]) -> str:
