@@ -35,6 +35,7 @@ records' order and an upsert finds the person an earlier record's upsert created
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections import Counter
@@ -49,7 +50,7 @@ from tap_pipedrive.errors import BudgetExhausted
 from target_pipedrive.actions import Action, Skip
 from target_pipedrive.client import PipedriveClient, Rejected, UncertainOutcome
 from target_pipedrive.custom_fields import CustomFieldNames
-from target_pipedrive.ledger import DONE, INTENT, Entry, Intent, Ledger
+from target_pipedrive.ledger import DONE, INTENT, Entry, Intent, Ledger, LedgerError
 from target_pipedrive.objects import LIST_COSTS, SEARCH_PERSONS_COST, PipedriveObject
 
 logger = logging.getLogger("target_pipedrive")
@@ -153,6 +154,18 @@ class Runner:
         one transaction, then its calls run on the pool, paced by the tap's pacer.
         """
         produced: list[int | None] = [None] * len(records)
+        try:
+            self._run_waves(action, records, produced)
+        except BaseException:
+            # The ids Pipedrive already answered are facts: commit them before the error
+            # stops the run, or the rerun would have to find those objects again by lookup.
+            if self.ledger is not None:
+                with contextlib.suppress(LedgerError):
+                    self.ledger.flush()
+            raise
+        return produced
+
+    def _run_waves(self, action: Action, records: list[Record], produced: list[int | None]) -> None:
         waiting = list(range(len(records)))
         while waiting:
             calls: list[_Call] = []
@@ -170,7 +183,6 @@ class Runner:
                 waiting = []
             if calls:
                 self._perform(action, calls, produced)
-        return produced
 
     def _prepare(
         self, action: Action, index: int, record: Record, touched: set[tuple[Any, ...]]

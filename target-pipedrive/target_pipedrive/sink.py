@@ -84,6 +84,11 @@ class ActionSink(RecordSink):
         for other in self.plugin.action_sinks:  # records of another stream came first
             if other is not self and other.held:
                 other.act()
+        if any(_same_object(cdp_ids, item.cdp_ids) for _, item in self.held):
+            # A batch runs one action for all its records, then the next action: a later
+            # record about the same CDP person or deal (a deal that left an audience, then
+            # entered it again) waits for the next batch, so its actions come after.
+            self.act()
         self.held.append((record, Record(key, data, cdp_ids)))
         if len(self.held) >= BATCH_SIZE:
             self.act()
@@ -105,3 +110,8 @@ class ActionSink(RecordSink):
             for item, pipedrive_id in zip(chosen, produced, strict=True):
                 if holder and pipedrive_id is not None and isinstance(item.data.get(holder), dict):
                     item.data[holder][f"pipedrive_{holder}_id"] = pipedrive_id
+
+
+def _same_object(ids: tuple[t.Any, t.Any], other: tuple[t.Any, t.Any]) -> bool:
+    """Whether two records name the same CDP person or the same CDP deal."""
+    return any(mine is not None and mine == theirs for mine, theirs in zip(ids, other, strict=True))

@@ -3,6 +3,7 @@ crashes, faults, 4xx errors, the token budget, dry runs, custom fields and owner
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from pipedrive_sandbox.testing import RunningSandbox
 from target_pipedrive.actions import parse_action
 from target_pipedrive.client import Rejected, UncertainOutcome
 from target_pipedrive.ledger import Ledger
-from target_pipedrive.runner import Runner
+from target_pipedrive.runner import Record, Runner
 from writeback_helpers import (
     ACCEPTANCE_ACTIONS,
     change,
@@ -528,3 +529,77 @@ def test_an_intent_whose_lookup_is_refused_stops_the_run_and_stays(duck: dict[st
         runner.run(action, "r1:entered", record, ("p1", None))
     ledger.dispose()
     assert [r["status"] for r in rows(duck, "writeback_ledger")] == ["intent"]
+
+
+class _SecondCreateUncertain:
+    """A client whose first create succeeds and whose every later call may or may not have."""
+
+    max_retries = 1
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.calls = 0
+
+    def admit(self, cost: int) -> None:
+        pass
+
+    def backoff(self, attempt: int) -> None:
+        pass
+
+    def call(self, method: str, *_: Any, **__: Any) -> dict:
+        with self.lock:
+            self.calls += 1
+            first = self.calls == 1
+        if first and method == "POST":
+            return {"data": {"id": 77}}
+        raise UncertainOutcome("502 Bad Gateway")
+
+
+def test_an_error_stop_keeps_the_ids_pipedrive_already_answered(duck: dict[str, str]) -> None:
+    """One create of a batch fails for good: the run stops, and the create that succeeded
+    is recorded ``done`` (its id committed), not left for the next run to find again."""
+    action = parse_action(ACCEPTANCE_ACTIONS[2], 0)
+    people = [person("p1", None, "A", 5), person("p2", None, "B", 6)]
+    batch = [
+        Record(
+            f"e{i}:entered",
+            change(f"e{i}:entered", "repeat_customers", who=who, row={"won_deals": 2}),
+            (who["person_id"], None),
+        )
+        for i, who in enumerate(people, start=1)
+    ]
+    ledger = Ledger(duck["database_url"], "cdp", "e")
+    runner = Runner(_SecondCreateUncertain(), ledger, {})  # type: ignore[arg-type]
+    with pytest.raises(UncertainOutcome, match="may or may not have happened"):
+        runner.run_batch(action, batch)
+    ledger.engine.dispose()
+    stored = {
+        r["source_key"]: (r["status"], r["pipedrive_id"]) for r in rows(duck, "writeback_ledger")
+    }
+    assert sorted(stored.values(), key=str) == [("done", 77), ("intent", None)]
+
+
+def test_changes_about_one_person_are_acted_on_in_their_order_across_actions(
+    sandbox: RunningSandbox, duck: dict[str, str]
+) -> None:
+    """The person left the audience, then came back (a write-back that missed a sync): the
+    action for the later change runs last, whatever the order the actions are listed in."""
+    someone = sandbox.control.create("persons", {"name": "Order Test"})
+    actions = [
+        {
+            "name": f"name-on-{event}",
+            "when": {"audience": "slipping_subscribers", "event": event},
+            "update": "person",
+            "match": {"id": "{{ person.pipedrive_person_id }}"},
+            "fields": {"name": event.title()},
+        }
+        for event in ("entered", "exited")
+    ]
+    who = person("p-order", None, "O", someone["id"])
+    records = [
+        change("o1:exited", "slipping_subscribers", who=who, event="exited"),
+        change("o2:entered", "slipping_subscribers", who=who),
+    ]
+    states, _ = run(config(sandbox, duck, actions=actions), messages(records))
+    assert states == [{"bookmark": "s1"}]
+    assert sandbox.control.get("persons", someone["id"])["name"] == "Entered"
