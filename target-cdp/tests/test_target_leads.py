@@ -192,19 +192,36 @@ def test_a_deal_from_a_lead_the_cdp_never_saw_converts_on_the_deals_person(cdp):
     assert converted["person_id"] == cdp.rows("people")[0]["person_id"]
 
 
-def test_a_stored_deal_that_never_carried_its_lead_does_not_convert_later(cdp):
-    """A deal stored from a record without ``source_lead_id`` (before deals asked for it) that
-    arrives with it changed no conversion: no ``pipedrive.lead.converted`` for a past one."""
+def test_a_stored_deal_that_never_carried_its_lead_converts_only_from_a_known_lead(cdp):
+    """A deal stored from records without ``source_lead_id`` (webhooks cannot carry it)
+    that arrives with it converts the lead the CDP holds, once; a lead the CDP never saw
+    tells nothing new."""
     cdp.run(
         [
-            *stream_of("persons", [person(2, "bob@acme.io")]),
-            *stream_of("deals", [deal(40, person_id=2, update_time=ts(2))]),
+            *stream_of("persons", [person(1, "ann@acme.io"), person(2, "bob@acme.io")]),
+            *leads(lead(LEAD_A, person_id=1)),
+            *stream_of("deals", [deal(40, person_id=2, update_time=ts(3))]),
+            *stream_of("deals", [deal(41, person_id=2, update_time=ts(3))]),
         ]
     )
-    cdp.run(stream_of("deals", [deal(40, person_id=2, update_time=ts(1), source_lead_id=LEAD_B)]))
-    assert _activities(cdp, "pipedrive.lead.converted") == []
-    [stored] = cdp.rows("deals")
-    assert stored["pipedrive_deal_id"] == 40
+    later = {"person_id": 2, "update_time": ts(1)}
+    cdp.run(stream_of("deals", [deal(40, source_lead_id=LEAD_A, **later)]))
+    cdp.run(stream_of("deals", [deal(41, source_lead_id=LEAD_B, **later)]))
+    cdp.run(stream_of("deals", [deal(40, source_lead_id=LEAD_A, title="Again", **later)]))
+    deals = {d["pipedrive_deal_id"]: d["deal_id"] for d in cdp.rows("deals")}
+    [converted] = _activities(cdp, "pipedrive.lead.converted")
+    assert (converted["deal_id"], converted["attributes"]["lead_id"]) == (deals[40], LEAD_A)
+
+
+def test_leads_made_in_the_same_tick_on_two_servers_are_two_leads(cdp):
+    """Pipedrive's lead ids are version-1 UUIDs: two made at the same instant differ only in
+    their clock sequence and node, and must still be two leads."""
+    first = "adf21080-0e10-11eb-879b-05d71fb426ec"
+    second = "adf21080-0e10-11eb-9a01-0242ac120002"
+    cdp.run(leads(lead(first), lead(second, title="Other")))
+    stored = {r["pipedrive_lead_id"]: r["title"] for r in cdp.rows("leads")}
+    assert stored == {first: "Harbour expansion", second: "Other"}
+    assert len(_activities(cdp, "pipedrive.lead.created")) == 2
 
 
 def test_bad_leads_are_rejected_with_the_reason(cdp):

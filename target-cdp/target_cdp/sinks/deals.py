@@ -56,17 +56,25 @@ class DealsSink(PipedriveObjectSink):
         known = links.cdp_ids(conn, "deal", [c.pipedrive_id for c in changes])
         people = links.cdp_ids(conn, "person", {c.new.get("person_id") for c in changes})
         orgs = links.cdp_ids(conn, "organization", {c.new.get("org_id") for c in changes})
-        conversions = {
-            c.pipedrive_id: lead
-            for c in changes
-            if (lead := c.new.get("source_lead_id"))
-            and not c.deleted
-            # A stored deal whose record never carried source_lead_id (stored before deals
-            # asked for it, or only from webhooks, which cannot carry it) tells nothing: its
-            # conversion, if any, is not news now.
-            and (c.old is None or ("source_lead_id" in c.old and lead != c.old["source_lead_id"]))
-        }
+        conversions: dict[int, str] = {}
+        unsure: set[int] = set()
+        for c in changes:
+            lead = c.new.get("source_lead_id")
+            if not lead or c.deleted:
+                continue
+            if c.old is not None and "source_lead_id" not in c.old:
+                # A stored deal whose records never carried source_lead_id (stored from
+                # webhooks, which cannot carry it, or before deals asked for it) converts
+                # only from a lead the CDP holds: a conversion it could have told, not one
+                # of a lead it never saw.
+                unsure.add(c.pipedrive_id)
+            elif c.old is not None and lead == c.old["source_lead_id"]:
+                continue
+            conversions[c.pipedrive_id] = lead
         parties = lead_parties(conn, self.run, conversions.values())
+        conversions = {
+            pid: lead for pid, lead in conversions.items() if pid not in unsure or lead in parties
+        }
         rows, created = [], []
         for change in changes:
             pid, new, old = change.pipedrive_id, change.new, change.old or {}

@@ -2,9 +2,11 @@
 
 A lead's Pipedrive id is a UUID, where every other object's is an integer and
 ``pipedrive_records`` (the snapshot each object sink compares with) keys objects by an
-integer: a lead is keyed there by ``lead_key``, the first 60 bits of its UUID (two of a
+integer: a lead is keyed there by ``lead_key``, 60 bits of the SHA-256 of its UUID (two of a
 million leads share one with a chance under one in 10^6), and its record keeps the UUID as
-``id``. The ``leads`` row carries both: ``pipedrive_lead_id`` (the UUID) and
+``id``. Not the UUID's own first bits: Pipedrive's lead ids are version-1 UUIDs, whose first 60
+bits are only the creation time, so two leads made in the same tick on two servers would share
+them. The ``leads`` row carries both: ``pipedrive_lead_id`` (the UUID) and
 ``pipedrive_lead_key`` (the key, which associations and merges join on, as they join other
 kinds on their integer Pipedrive ids).
 
@@ -15,6 +17,7 @@ the lead's person and organization from the lead's snapshot.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from collections.abc import Collection
 from typing import TYPE_CHECKING
@@ -66,8 +69,9 @@ def lead_uuid(value: object) -> str | None:
 
 
 def lead_key(lead_id: str) -> int:
-    """A lead's key in ``pipedrive_records``: the first 60 bits of its UUID."""
-    return uuid.UUID(lead_id).int >> (128 - LEAD_KEY_BITS)
+    """A lead's key in ``pipedrive_records``: 60 bits of the SHA-256 of its UUID's bytes."""
+    digest = hashlib.sha256(uuid.UUID(lead_id).bytes).digest()
+    return int.from_bytes(digest[:8], "big") >> (64 - LEAD_KEY_BITS)
 
 
 def lead_parties(
