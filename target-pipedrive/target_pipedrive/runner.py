@@ -391,6 +391,10 @@ class Runner:
                     admitted=held,
                 )
                 return int(answer["data"]["id"])
+            except (BudgetExhausted, Rejected) as failure:
+                if attempt > 1:  # an earlier attempt may have created it: the intent stays
+                    raise LookupFailed(failure) from None
+                raise
             except UncertainOutcome as exc:
                 if attempt >= self.client.max_retries:
                     msg = (

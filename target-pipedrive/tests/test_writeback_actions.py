@@ -12,6 +12,7 @@ import pytest
 import requests
 import sqlalchemy as sa
 from pipedrive_sandbox.testing import RunningSandbox
+from tap_pipedrive.errors import BudgetExhausted
 from target_pipedrive.actions import parse_action
 from target_pipedrive.client import Rejected, UncertainOutcome
 from target_pipedrive.ledger import Ledger
@@ -603,3 +604,43 @@ def test_changes_about_one_person_are_acted_on_in_their_order_across_actions(
     states, _ = run(config(sandbox, duck, actions=actions), messages(records))
     assert states == [{"bookmark": "s1"}]
     assert sandbox.control.get("persons", someone["id"])["name"] == "Entered"
+
+
+class _UncertainThenBudget:
+    """The create may have happened (502); the lookup finds nothing; the retried create is
+    refused for the budget."""
+
+    max_retries = 2
+
+    def __init__(self) -> None:
+        self.posts = 0
+
+    def admit(self, cost: int) -> None:
+        pass
+
+    def backoff(self, attempt: int) -> None:
+        pass
+
+    def call(self, method: str, *_: Any, **__: Any) -> dict:
+        if method == "GET":
+            return {"data": []}
+        self.posts += 1
+        if self.posts == 1:
+            raise UncertainOutcome("502 Bad Gateway")
+        raise BudgetExhausted("daily token budget spent")
+
+
+def test_a_retried_create_refused_for_the_budget_keeps_its_intent(duck: dict[str, str]) -> None:
+    """The first attempt may have reached Pipedrive: whatever stops the retry, the intent
+    stays, so the next run looks the object up before creating."""
+    action = parse_action(ACCEPTANCE_ACTIONS[2], 0)
+    who = person("p1", None, "R", 5)
+    record = change("rb:entered", "repeat_customers", who=who, row={"won_deals": 2})
+    ledger = Ledger(duck["database_url"], "cdp", "rb")
+    runner = Runner(_UncertainThenBudget(), ledger, {})  # type: ignore[arg-type]
+    with pytest.raises(BudgetExhausted):
+        runner.run_batch(action, [Record("rb:entered", record, ("p1", None))])
+    ledger.engine.dispose()
+    assert [(r["source_key"], r["status"]) for r in rows(duck, "writeback_ledger")] == [
+        ("rb:entered", "intent")
+    ]
