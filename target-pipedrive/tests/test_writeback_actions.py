@@ -532,7 +532,18 @@ def test_an_intent_whose_lookup_is_refused_stops_the_run_and_stays(duck: dict[st
     assert [r["status"] for r in rows(duck, "writeback_ledger")] == ["intent"]
 
 
-class _SecondCreateUncertain:
+class _UnpacedClient:
+    """What the runner asks of a client besides its calls, doing nothing: no pacing, no
+    waiting between attempts."""
+
+    def admit(self, cost: int) -> None:
+        pass
+
+    def backoff(self, attempt: int) -> None:
+        pass
+
+
+class _SecondCreateUncertain(_UnpacedClient):
     """A client whose first create succeeds and whose every later call may or may not have."""
 
     max_retries = 1
@@ -540,12 +551,6 @@ class _SecondCreateUncertain:
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls = 0
-
-    def admit(self, cost: int) -> None:
-        pass
-
-    def backoff(self, attempt: int) -> None:
-        pass
 
     def call(self, method: str, *_: Any, **__: Any) -> dict:
         with self.lock:
@@ -606,7 +611,7 @@ def test_changes_about_one_person_are_acted_on_in_their_order_across_actions(
     assert sandbox.control.get("persons", someone["id"])["name"] == "Entered"
 
 
-class _UncertainThenBudget:
+class _UncertainThenBudget(_UnpacedClient):
     """The create may have happened (502); the lookup finds nothing; the retried create is
     refused for the budget."""
 
@@ -614,12 +619,6 @@ class _UncertainThenBudget:
 
     def __init__(self) -> None:
         self.posts = 0
-
-    def admit(self, cost: int) -> None:
-        pass
-
-    def backoff(self, attempt: int) -> None:
-        pass
 
     def call(self, method: str, *_: Any, **__: Any) -> dict:
         if method == "GET":
