@@ -10,7 +10,7 @@ import pytest
 from target_cdp import registry
 from target_cdp.activities import CORE_ATTRIBUTES, UPDATED_TYPES
 from target_cdp.sinks import SINKS
-from target_cdp.sinks.base import PipedriveObjectSink
+from target_cdp.sinks.objects import PipedriveObjectSink
 from target_cdp.tables import build_tables
 
 TABLES = build_tables("cdp")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from target_cdp.sinks import base
+from target_cdp.sinks import objects
 from target_messages import NOW, activate, person, record, schema
 
 V1, V2 = (int(NOW.timestamp() * 1000) - hours * 3_600_000 for hours in (2, 1))
@@ -11,7 +11,7 @@ V1, V2 = (int(NOW.timestamp() * 1000) - hours * 3_600_000 for hours in (2, 1))
 
 @pytest.mark.timeout(60)
 def test_retiring_people_no_one_links_any_more_finishes(cdp, monkeypatch):
-    monkeypatch.setattr(base, "RETIRE_CHUNK", 3)  # 8 stored persons: several chunks
+    monkeypatch.setattr(objects, "RETIRE_CHUNK", 3)  # 8 stored persons: several chunks
     cdp.run(
         [
             schema("persons"),

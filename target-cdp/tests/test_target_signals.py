@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from target_messages import VERSION, activate, lines, person, record, schema, state, ts
 
 PAUSED_TARGET = Path(__file__).with_name("paused_target.py")
-STORE = "target_cdp.sinks.base:PipedriveObjectSink.store_snapshots"
+STORE = "target_cdp.snapshots:PipedriveRecords.store"
 WRITTEN = "target_cdp.sinks.base:CDPSink.process_batch"
 PURGE = "target_cdp.activity_log:ActivityLog.purge"
 STARTED = "target_cdp.run:Run.start"

@@ -6,15 +6,11 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.activities import derived_from_deal, lead_converted
+from target_cdp.checks import DEAL_TIMES, number_problem
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import (
-    DEAL_TIMES,
-    Change,
-    Outcome,
-    PipedriveObjectSink,
-    stored_deleted_at,
-)
 from target_cdp.sinks.leads import lead_parties
+from target_cdp.sinks.objects import Outcome, PipedriveObjectSink, stored_deleted_at
+from target_cdp.snapshots import Change
 
 COLUMN_FIELDS = frozenset(
     {
@@ -47,7 +43,7 @@ class DealsSink(PipedriveObjectSink):
 
     def check(self, record: dict) -> str | None:
         """Also reject deal values the numeric column cannot hold."""
-        return super().check(record) or self.check_number(record, "value")
+        return super().check(record) or number_problem(record, "value")
 
     def apply(self, conn: sa.Connection, changes: list[Change]) -> Outcome:
         """Upsert one row per deal, with its person and organization resolved when known."""

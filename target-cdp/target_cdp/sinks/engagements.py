@@ -10,7 +10,8 @@ from collections.abc import Callable
 import sqlalchemy as sa
 
 from target_cdp.activities import Activity, derived_from_note, derived_from_pipedrive_activity
-from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.objects import Outcome, PipedriveObjectSink
+from target_cdp.snapshots import Change
 
 
 class EngagementSink(PipedriveObjectSink):

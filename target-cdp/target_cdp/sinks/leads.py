@@ -26,14 +26,10 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.activities import derived_from_lead
+from target_cdp.checks import number_problem, type_problem
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import (
-    Change,
-    Outcome,
-    PipedriveObjectSink,
-    check_types,
-    stored_deleted_at,
-)
+from target_cdp.sinks.objects import Outcome, PipedriveObjectSink, stored_deleted_at
+from target_cdp.snapshots import Change
 from target_cdp.storable import shown
 
 if TYPE_CHECKING:
@@ -116,8 +112,8 @@ class LeadsSink(PipedriveObjectSink):
         }
         reason = (
             super().check({**record, "id": 0})
-            or check_types(extra, _EXTRA_TYPES)
-            or self.check_number(extra, "value.amount")
+            or type_problem(extra, _EXTRA_TYPES)
+            or number_problem(extra, "value.amount")
         )
         if reason is None:
             record["id"] = lead_id

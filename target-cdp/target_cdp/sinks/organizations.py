@@ -8,7 +8,8 @@ from target_cdp import bulk
 from target_cdp.activities import derived_from_organization
 from target_cdp.merges import Merges, survivor_of
 from target_cdp.records import cdp_id, parse_time
-from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.objects import Outcome, PipedriveObjectSink
+from target_cdp.snapshots import Change
 
 COLUMN_FIELDS = frozenset({"id", "name", "add_time", "update_time", "is_deleted"})
 

@@ -14,7 +14,8 @@ from target_cdp.merge import COLUMNS, Field, merge_person, propose
 from target_cdp.merges import Merges, merged_fields, restrictive, survivor_of
 from target_cdp.records import cdp_id, parse_time, time_text
 from target_cdp.settings import Settings
-from target_cdp.sinks.base import Change, Outcome, PipedriveObjectSink
+from target_cdp.sinks.objects import Outcome, PipedriveObjectSink
+from target_cdp.snapshots import Change
 from target_cdp.writeback import is_echo
 
 

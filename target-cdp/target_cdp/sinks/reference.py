@@ -7,9 +7,9 @@ from typing import Any, ClassVar
 
 import sqlalchemy as sa
 
-from target_cdp import bulk
-from target_cdp.records import canonical
-from target_cdp.sinks.base import CDPSink, Incoming, check_types, column_json_types
+from target_cdp import bulk, snapshots
+from target_cdp.checks import column_json_types, type_problem
+from target_cdp.sinks.base import CDPSink, Incoming
 
 
 class ReferenceSink(CDPSink):
@@ -37,7 +37,7 @@ class ReferenceSink(CDPSink):
         )
         if not valid or isinstance(key, bool):
             return f"{self.key_field} is invalid: {key!r}"
-        return check_types(record, column_json_types(self.table, self.columns))
+        return type_problem(record, column_json_types(self.table, self.columns))
 
     def row(self, record: dict, version: int | None) -> dict[str, Any]:
         """The table row of a record."""
@@ -52,18 +52,14 @@ class ReferenceSink(CDPSink):
     def write(
         self, conn: sa.Connection, items: list[Incoming], counts: dict[str, Counter[str]]
     ) -> None:
-        """Upsert the rows that differ from what is stored."""
-        rejected, latest = [], {}
-        for item in items:
-            reason = item.rejection or self.check(item.record)
-            try:
-                record = canonical(item.record)
-            except TypeError as exc:
-                reason = reason or f"cannot be stored as JSON: {exc}"
-            if reason:
-                rejected.append((item, reason))
-            else:
-                latest[item.record[self.key_field]] = self.row(record, item.version)
+        """Upsert the rows that differ from what is stored (``snapshots.py``'s rules)."""
+        rejected, latest = snapshots.newest(
+            items,
+            self.check,
+            lambda record: record[self.key_field],
+            counts[self.stream_name],
+            timed=False,
+        )
         self.reject(conn, rejected, counts)
         key_columns = list(self.table.primary_key.columns)
         stored: dict[Any, dict] = {}
@@ -75,20 +71,18 @@ class ReferenceSink(CDPSink):
             for row in conn.execute(sa.select(self.table).where(*where)).mappings():
                 stored[row[key_columns[-1].name]] = dict(row)
         changed, versions = [], []
-        for key, row in latest.items():
-            old = stored.get(key)
+        for key, copy in latest.items():
+            row, old = self.row(copy.record, copy.item.version), stored.get(key)
             if row["table_version"] is None and old is not None:
                 row["table_version"] = old["table_version"]
-            if old is not None and _content(old) == _content(row):
-                # Each reconciliation pass sends a new table version: only the version moves
-                # on (so ACTIVATE_VERSION keeps the row), the row itself is not rewritten.
-                counts[self.stream_name]["unchanged"] += 1
+            verdict = snapshots.verdict(None if old is None else _content(old), _content(row))
+            counts[self.stream_name][verdict] += 1
+            if verdict == "unchanged":
                 if row["table_version"] != old["table_version"]:
                     names = [*(c.name for c in key_columns), "table_version"]
                     versions.append({name: row[name] for name in names})
-                continue
-            counts[self.stream_name]["inserted" if old is None else "updated"] += 1
-            changed.append(row)
+            else:
+                changed.append(row)
         bulk.upsert(conn, self.table, changed)
         bulk.update(conn, self.table, versions)
 

@@ -12,8 +12,9 @@ from collections import Counter
 import sqlalchemy as sa
 
 from target_cdp import bulk
+from target_cdp.checks import column_json_types, type_problem
 from target_cdp.records import parse_time
-from target_cdp.sinks.base import CDPSink, Incoming, check_types, column_json_types
+from target_cdp.sinks.base import CDPSink, Incoming
 
 COLUMNS = ("run_id", "requests", "tokens", "token_budget", "outcome")
 TIMES = ("started_at", "finished_at")
@@ -35,7 +36,7 @@ class ApiUsageSink(CDPSink):
                 parse_time(record.get(name))
             except (TypeError, ValueError, OverflowError):
                 return f"{name} is not an RFC 3339 time: {record.get(name)!r}"
-        return check_types(record, column_json_types(self.run.tables.api_usage, COLUMNS))
+        return type_problem(record, column_json_types(self.run.tables.api_usage, COLUMNS))
 
     def write(
         self, conn: sa.Connection, items: list[Incoming], counts: dict[str, Counter[str]]
