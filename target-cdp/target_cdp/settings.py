@@ -132,8 +132,10 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "Suppress unsubscribed emails",
             "A person this target creates gets `email_permission` false, whatever Pipedrive "
             "says, when another CDP person with the same email (deleted or not, any source) "
-            "has `email_permission` false: a Pipedrive person deleted and re-created, or a "
-            "duplicate, does not re-subscribe someone who unsubscribed.",
+            "opted out: an unsubscribe recorded for them, or a false no rule of this target "
+            "explains (a mere absence of consent, such as `no_consent`, suppresses nobody). A "
+            "Pipedrive person deleted and re-created, or a duplicate, does not re-subscribe "
+            "someone who unsubscribed.",
             default=True,
         ),
         "propagate_unsubscribes": _prop(
