@@ -20,7 +20,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
-from target_cdp.settings import Settings
+from target_cdp.settings import Settings, engine_url
 from target_cdp.tables import CDPTables, build_tables, migrate
 
 logger = logging.getLogger(__name__)
@@ -83,7 +83,7 @@ class Database:
     """One engine and the CDP tables of one schema."""
 
     def __init__(self, settings: Settings) -> None:
-        self.url = sa.engine.make_url(settings.database_url)
+        self.url = engine_url(settings.database_url)
         self.masked = masked_url(settings.database_url)
         self.schema = settings.schema
         connect_args: dict = {}

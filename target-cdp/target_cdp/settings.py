@@ -43,7 +43,8 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "Database URL",
             "SQLAlchemy URL of the CDP database: a DuckDB file (`duckdb:///warehouse.duckdb`, "
             "the default, embedded; its directory must exist) or PostgreSQL "
-            "(`postgresql+psycopg://user:pass@host/db`). Passwords, also as query parameters "
+            "(`postgresql://user:pass@host/db`, written with psycopg 3). Passwords, also as "
+            "query parameters "
             "(`?password=`, `sslpassword`, tokens, keys), are masked in every log line and error.",
             default="duckdb:///warehouse.duckdb",
             secret=True,
@@ -311,7 +312,23 @@ class Settings:
         return self.activity_retention_days
 
 
-URL_EXAMPLES = "duckdb:///path/to/warehouse.duckdb or postgresql+psycopg://user:pass@host:5432/db"
+URL_EXAMPLES = "duckdb:///path/to/warehouse.duckdb or postgresql://user:pass@host:5432/db"
+
+
+#: The PostgreSQL driver the CDP is written with: psycopg 3 (its COPY is the bulk path).
+POSTGRESQL_DRIVER = "postgresql+psycopg"
+
+
+def engine_url(url: str) -> sa.URL:
+    """The URL to connect with: ``postgresql://`` (no driver named) means psycopg 3.
+
+    SQLAlchemy's default PostgreSQL driver is psycopg2, which is not a dependency and has no
+    COPY API of the kind ``bulk.py`` uses; a URL copied from elsewhere rarely names a driver.
+    """
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername == "postgresql":
+        return parsed.set(drivername=POSTGRESQL_DRIVER)
+    return parsed
 
 
 def database_url_problem(url: str) -> str | None:
@@ -322,7 +339,7 @@ def database_url_problem(url: str) -> str | None:
     problem never repeats the URL: it holds the password.
     """
     try:
-        parsed = sa.engine.make_url(url)
+        parsed = engine_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return (
             "is not a SQLAlchemy URL (is the port a number? are @ : / in the password "
@@ -333,12 +350,24 @@ def database_url_problem(url: str) -> str | None:
         return f"must be duckdb:/// or postgresql://, not {backend}"
     if parsed.port is not None and not 0 < parsed.port < 65536:  # noqa: PLR2004
         return f"port {parsed.port} is not between 1 and 65535"
+    if problem := _driver_problem(parsed):
+        return problem
+    if backend == "duckdb":
+        return _duckdb_url_problem(parsed)
+    return None
+
+
+def _driver_problem(parsed: sa.URL) -> str | None:
+    """PostgreSQL through psycopg 3 (``engine_url``), and a driver that is installed."""
+    if parsed.get_backend_name() == "postgresql" and parsed.drivername != POSTGRESQL_DRIVER:
+        return (
+            f"names the driver {parsed.drivername}: the CDP is written with psycopg 3, write "
+            "postgresql://user:pass@host:5432/db (or postgresql+psycopg://)"
+        )
     try:
         parsed.get_dialect().import_dbapi()
     except (sa.exc.NoSuchModuleError, ImportError):
         return f"driver {parsed.drivername} is not available: write {URL_EXAMPLES}"
-    if backend == "duckdb":
-        return _duckdb_url_problem(parsed)
     return None
 
 

@@ -8,6 +8,7 @@ import logging
 import subprocess
 import sys
 
+import psycopg
 import pytest
 from target_cdp.database import CDPDatabaseError, masked_url
 from target_messages import person, record, run_target, schema, state, stream_of
@@ -154,6 +155,8 @@ def test_a_value_the_database_refuses_is_one_line_without_the_value(cdp, tmp_pat
         ("postgresql+psycopg://u:s3cret-pw@127.0.0.1:99999999/db", "port"),
         ("postgresql+psycopg://u:s3cret-pw@[::1/db", "not a SQLAlchemy URL"),
         ("postgresql+nosuchdriver://u:s3cret-pw@127.0.0.1/db", "nosuchdriver"),
+        ("postgresql+psycopg2://u:s3cret-pw@127.0.0.1/db", "the CDP is written with psycopg 3"),
+        ("postgresql+asyncpg://u:s3cret-pw@127.0.0.1/db", "write postgresql://"),
         ("s3cret-pw", "not a SQLAlchemy URL"),
     ],
 )
@@ -169,3 +172,20 @@ def test_a_malformed_database_url_is_one_line(tmp_path, url, problem):
     assert "s3cret-pw" not in result.stderr
     [line] = [x for x in result.stderr.splitlines() if "Invalid setting `database_url`" in x]
     assert problem in line
+
+
+def test_a_postgresql_url_without_a_driver_writes_with_psycopg(tmp_path, make_pg_database):
+    """``postgresql://`` (what libpq, psql and most hosts give) is psycopg 3, not SQLAlchemy's
+    default psycopg2: that one (installed here by dbt) broke the first bulk write."""
+    url = make_pg_database()
+    assert url.startswith("postgresql://")
+    result = target_cli(
+        tmp_path,
+        {"database_url": url},
+        [schema("persons"), record("persons", person(1, "a@acme.io")), state({"a": 1})],
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads(result.stdout.splitlines()[-1]) == {"a": 1}
+    with psycopg.connect(url) as conn:
+        rows = conn.execute("select email, pipedrive_person_id from cdp.people").fetchall()
+    assert rows == [("a@acme.io", 1)]

@@ -29,6 +29,7 @@ import orjson
 import sqlalchemy as sa
 from tap_pipedrive.errors import PipedriveError
 from target_cdp.database import hide_values, mask_secrets, masked_url
+from target_cdp.settings import engine_url
 
 INTENT = "intent"
 DONE = "done"
@@ -147,7 +148,7 @@ class Ledger:
         # group lets the file go when it ends (target-cdp, a live apply job or cdp-view can
         # use it in between; this run waits for them as it waits for tap-cdp).
         pool = {"poolclass": sa.pool.NullPool} if duckdb else {}
-        self.engine = sa.create_engine(url, hide_parameters=True, **pool)
+        self.engine = sa.create_engine(engine_url(url), hide_parameters=True, **pool)
         if duckdb:
             sa.event.listen(self.engine, "do_connect", _wait_for_duckdb_file)
         qualified, quoted = schema, f'"{schema}"'

@@ -24,7 +24,7 @@ import click
 import orjson
 import sqlalchemy as sa
 from target_cdp.database import masked_url
-from target_cdp.settings import database_url_problem
+from target_cdp.settings import database_url_problem, engine_url
 
 from target_pipedrive.templates import (
     AUDIENCE_CHANGE_NAMES,
@@ -75,7 +75,7 @@ def _one(conn: sa.Connection, cdp: str, table: str, key: str, value: Any) -> dic
 def _from_database(
     url: str, schema: str, audience_schema: str, audience: str | None, person: str | None
 ) -> Iterator[tuple[str, dict[str, Any]]]:
-    engine = sa.create_engine(url, hide_parameters=True)
+    engine = sa.create_engine(engine_url(url), hide_parameters=True)
     try:
         with engine.connect() as conn:
             cdp = _qualified(conn, schema)
