@@ -1,10 +1,12 @@
 """Throughput and memory of target-cdp (DuckDB, PostgreSQL) vs MeltanoLabs target-postgres.
 
 Generates N deterministic Pipedrive-shaped records (``target_singer_input.py``), pipes the same
-Singer file through each target as a child process, and prints records/s, the CPU seconds
-(user + system, steadier than wall time on a shared machine), the peak RSS of the child's
-process tree and the load average around the load (other work on the machine slows the wall
-time, hardly the CPU seconds). Every load goes into a fresh DuckDB file or a fresh PostgreSQL
+Singer file through each target as a child process (first a singer-sdk target that discards
+every record, ``null_target.py``: the floor any singer-sdk target pays), and prints records/s,
+the CPU seconds (user + system, steadier than wall time on a shared machine), the PostgreSQL
+server's CPU seconds during the load, the peak RSS of the child's process tree and the load
+average around the load (other work on the machine slows the wall time, hardly the CPU
+seconds). Every load goes into a fresh DuckDB file or a fresh PostgreSQL
 database. target-postgres lives in its own virtualenv (its pins conflict with ours); it is
 created on first use. ``--baseline DIR`` also loads with the target-cdp source tree in DIR (an
 earlier commit: ``git archive <commit> target-cdp | tar -x -C DIR``), for before/after figures
@@ -45,6 +47,9 @@ class Result:
     records: int
     seconds: float
     cpu_seconds: float
+    #: CPU seconds of the PostgreSQL server's processes during the load (0 for DuckDB, which
+    #: runs inside the target process and is counted in ``cpu_seconds``).
+    server_cpu_seconds: float
     peak_rss_mb: float
     #: One-minute load average before and after the load.
     load: tuple[float, float]
@@ -66,6 +71,20 @@ def tree_rss(process: psutil.Process) -> int:
     return total
 
 
+def server_cpu() -> float:
+    """CPU seconds used so far by the PostgreSQL server's processes on this machine.
+
+    A backend that exited (the load's, once it disconnected) is counted in the postmaster's
+    children times.
+    """
+    total = 0.0
+    for process in psutil.process_iter(["name", "cpu_times"]):
+        times = process.info["cpu_times"]
+        if process.info["name"] in {"postgres", "postmaster"} and times:
+            total += times.user + times.system + times.children_user + times.children_system
+    return total
+
+
 def load(
     name: str,
     command: list[str],
@@ -82,6 +101,7 @@ def load(
     load_before = os.getloadavg()[0]
     with singer_file.open("rb") as stdin, log_path.open("wb") as log:
         children_before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_before = server_cpu()
         started = time.perf_counter()
         child = subprocess.Popen(
             [*command, "--config", str(config_path)],
@@ -97,6 +117,7 @@ def load(
             time.sleep(0.05)
         seconds = time.perf_counter() - started
         children = resource.getrusage(resource.RUSAGE_CHILDREN)
+        server_seconds = server_cpu() - server_before
     cpu_seconds = (children.ru_utime - children_before.ru_utime) + (
         children.ru_stime - children_before.ru_stime
     )
@@ -106,7 +127,15 @@ def load(
             f"{name} failed (exit {child.returncode}); see {log_path}:\n" + "\n".join(tail)
         )
     load_after = os.getloadavg()[0]
-    return Result(name, records, seconds, cpu_seconds, peak / 2**20, (load_before, load_after))
+    return Result(
+        name,
+        records,
+        seconds,
+        cpu_seconds,
+        server_seconds,
+        peak / 2**20,
+        (load_before, load_after),
+    )
 
 
 def fresh_database(admin_url: str) -> tuple[str, str]:
@@ -154,7 +183,10 @@ def run(
     builds: list[tuple[str, dict[str, str] | None]] = [("target-cdp", None)]
     if baseline is not None:
         builds.append(("baseline", {"PYTHONPATH": str(baseline / "target-cdp")}))
-    results = []
+    null = [sys.executable, str(Path(__file__).parent / "null_target.py")]
+    results = [
+        load("singer-sdk floor", null, {"validate_records": False}, singer_file, records, workdir)
+    ]
     duckdb_file = workdir / f"cdp-{records}.duckdb"
     for label, env in builds:
         duckdb_file.unlink(missing_ok=True)
@@ -225,10 +257,19 @@ def main() -> None:
             print(
                 f"{result.target:24} {result.records:>9,} records  {result.seconds:8.1f} s  "
                 f"{result.per_second:8,.0f} records/s  CPU {result.cpu_seconds:7.1f} s  "
+                f"server CPU {result.server_cpu_seconds:6.1f} s  "
                 f"peak RSS {result.peak_rss_mb:7.1f} MiB  "
                 f"load {result.load[0]:.1f}-{result.load[1]:.1f}",
                 flush=True,
             )
+    for records in args.records or [1_000_000]:
+        rates = {r.target: r.per_second for r in results if r.records == records}
+        if "target-postgres" in rates:
+            for name in ("target-cdp postgresql", "target-cdp duckdb"):
+                print(
+                    f"{records:,} records: {name} / target-postgres = "
+                    f"{rates[name] / rates['target-postgres']:.2f}x"
+                )
     out = ROOT / "bench" / "results" / "target_throughput.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(
