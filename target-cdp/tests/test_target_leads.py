@@ -267,3 +267,21 @@ def test_a_merged_person_s_leads_move_to_the_survivor(cdp):
     assert links == {(people[1], "lead")}
     [created] = _activities(cdp, "pipedrive.lead.created")
     assert created["person_id"] == people[1]
+
+
+def test_an_api_v1_shaped_reference_of_a_lead_is_its_id(cdp):
+    """A SCHEMA that leaves ``person_id`` open lets ``{"value": 1, "name": ...}`` through; the
+    lead is linked to person 1 (the whole batch used to fail on the unhashable object)."""
+    schema = {**LEADS_SCHEMA, "schema": {**LEADS_SCHEMA["schema"]}}
+    schema["schema"]["properties"] = {**LEADS_SCHEMA["schema"]["properties"], "person_id": {}}
+    cdp.run(
+        [
+            *stream_of("persons", [person(1, "ann@acme.io")]),
+            schema,
+            record("leads", lead(LEAD_A, person_id={"value": 1, "name": "Ann"})),
+        ]
+    )
+    [person_row] = cdp.rows("people")
+    [row] = cdp.rows("leads")
+    assert (row["pipedrive_person_id"], row["person_id"]) == (1, person_row["person_id"])
+    assert cdp.rows("rejected_records") == []

@@ -26,7 +26,7 @@ import sqlalchemy as sa
 
 from target_cdp import bulk
 from target_cdp.activities import derived_from_lead
-from target_cdp.checks import number_problem, type_problem
+from target_cdp.checks import REFERENCE_FIELDS, number_problem, type_problem
 from target_cdp.records import cdp_id, parse_time
 from target_cdp.sinks.objects import Outcome, PipedriveObjectSink, stored_deleted_at
 from target_cdp.snapshots import Change
@@ -110,12 +110,15 @@ class LeadsSink(PipedriveObjectSink):
             "value.amount": (value or {}).get("amount"),
             "value.currency": (value or {}).get("currency"),
         }
+        checked = {**record, "id": 0}  # the object checks want an integer id
         reason = (
-            super().check({**record, "id": 0})
+            super().check(checked)
             or type_problem(extra, _EXTRA_TYPES)
             or number_problem(extra, "value.amount")
         )
         if reason is None:
+            # The references as the check left them (API v1's {"value": id} unwrapped).
+            record.update({name: checked[name] for name in REFERENCE_FIELDS if name in record})
             record["id"] = lead_id
         return reason
 
