@@ -19,6 +19,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 from target_cdp.database import masked_url
+from target_cdp.settings import engine_url
 from target_cdp.tables import CDPTables, build_tables
 
 #: DuckDB's resources for the view's reads (the target's own limit is for its writes).
@@ -64,7 +65,7 @@ class CDPReader:
     """Read-only access to one CDP schema and its audiences."""
 
     def __init__(self, database_url: str, schema: str, audience_schema: str = "audiences") -> None:
-        url = sa.engine.make_url(database_url)
+        url = engine_url(database_url)
         self.masked = masked_url(database_url)
         self._password = url.password
         self.dialect = url.get_backend_name()

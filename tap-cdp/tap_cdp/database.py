@@ -1,6 +1,7 @@
 """The CDP database as the tap reads it: the URL checked, its secrets masked, DuckDB shared.
 
-``database_url`` means what it means to target-cdp (a DuckDB file or ``postgresql+psycopg://``)
+``database_url`` means what it means to target-cdp (a DuckDB file or ``postgresql://``, read with
+psycopg 3)
 and a bad one is one line naming the setting, without repeating the URL (it holds the
 password). The checks are target-cdp's, kept here rather than imported: tap-cdp installs
 without target-cdp (another writer may fill the CDP) and a reader has one more case, a DuckDB
@@ -24,7 +25,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from singer_sdk.exceptions import ConfigValidationError
 
-URL_EXAMPLES = "duckdb:///path/to/warehouse.duckdb or postgresql+psycopg://user:pass@host:5432/db"
+URL_EXAMPLES = "duckdb:///path/to/warehouse.duckdb or postgresql://user:pass@host:5432/db"
 #: URL query parameters whose values are masked: any name containing one of these.
 SECRET_PARAMETER = re.compile(r"pass|pwd|secret|token|key|auth|credential|signature", re.I)
 MASK = "***"
@@ -39,10 +40,19 @@ class CDPReadError(RuntimeError):
     """Reading the CDP failed; the message never contains the password."""
 
 
+def engine_url(url: str) -> sa.URL:
+    """``postgresql://`` or ``postgres://`` (no driver named) reads with psycopg 3, a dependency,
+    as target-cdp writes; SQLAlchemy's default, psycopg2, is not installed with the tap."""
+    parsed = sa.engine.make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        return parsed.set(drivername="postgresql+psycopg")
+    return parsed
+
+
 def database_url_problem(url: str) -> str | None:
     """What is wrong with ``database_url`` and what to write instead (None when nothing is)."""
     try:
-        parsed = sa.engine.make_url(url)
+        parsed = engine_url(url)
     except (sa.exc.ArgumentError, ValueError):
         return (
             "is not a SQLAlchemy URL (is the port a number? are @ : / in the password "
@@ -108,7 +118,7 @@ def mask_secrets(text: str, url: str) -> str:
 
 def create_engine(url: str) -> sa.Engine:
     """An engine reading the CDP: DuckDB read-only, PostgreSQL sessions in UTC."""
-    parsed = sa.engine.make_url(url)
+    parsed = engine_url(url)
     if parsed.get_backend_name() == "duckdb":
         return sa.create_engine(
             parsed,

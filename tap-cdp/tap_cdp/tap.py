@@ -36,7 +36,7 @@ class TapCDP(SQLTap):
             title="Database URL",
             description=(
                 "The CDP, as target-cdp's database_url names it: duckdb:///path/warehouse.duckdb "
-                "or postgresql+psycopg://user:pass@host/db."
+                "or postgresql://user:pass@host/db (read with psycopg 3)."
             ),
         ),
         th.Property(

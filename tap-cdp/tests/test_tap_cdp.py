@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import transform_scenario as scenario
-from tap_cdp.database import check_database_url
+from tap_cdp.database import check_database_url, create_engine, database_url_problem
 from tap_cdp_helpers import TapRun, catalog_for, run_tap
 from transform_cdp import CdpDatabase
 from transform_dbt import DbtProject
@@ -180,3 +180,11 @@ def test_a_bad_database_url_is_one_line_without_the_password(url: str, problem: 
         check_database_url(url)
     assert "secret" not in str(raised.value)
     assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_a_postgresql_url_without_a_driver_reads_with_psycopg(scheme: str) -> None:
+    """SQLAlchemy's default driver for ``postgresql://`` is psycopg2, not installed with the tap."""
+    url = f"{scheme}://reader:s3cret-pw@127.0.0.1:5432/cdp"
+    assert database_url_problem(url) is None
+    assert create_engine(url).dialect.driver == "psycopg"

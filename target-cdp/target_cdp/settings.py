@@ -320,13 +320,15 @@ POSTGRESQL_DRIVER = "postgresql+psycopg"
 
 
 def engine_url(url: str) -> sa.URL:
-    """The URL to connect with: ``postgresql://`` (no driver named) means psycopg 3.
+    """The URL to connect with: ``postgresql://`` or ``postgres://`` (no driver named) means
+    psycopg 3.
 
     SQLAlchemy's default PostgreSQL driver is psycopg2, which is not a dependency and has no
-    COPY API of the kind ``bulk.py`` uses; a URL copied from elsewhere rarely names a driver.
+    COPY API of the kind ``bulk.py`` uses; a URL copied from elsewhere rarely names a driver
+    (hosting providers give ``postgres://``).
     """
     parsed = sa.engine.make_url(url)
-    if parsed.drivername == "postgresql":
+    if parsed.drivername in {"postgresql", "postgres"}:
         return parsed.set(drivername=POSTGRESQL_DRIVER)
     return parsed
 

@@ -11,6 +11,7 @@ import sys
 import psycopg
 import pytest
 from target_cdp.database import CDPDatabaseError, masked_url
+from target_cdp.settings import database_url_problem, engine_url
 from target_messages import person, record, run_target, schema, state, stream_of
 
 SECRETS = ("s3cret-pw", "ssl-s3cret", "tok-s3cret", "key-s3cret", "passfile-s3cret")
@@ -189,3 +190,10 @@ def test_a_postgresql_url_without_a_driver_writes_with_psycopg(tmp_path, make_pg
     with psycopg.connect(url) as conn:
         rows = conn.execute("select email, pipedrive_person_id from cdp.people").fetchall()
     assert rows == [("a@acme.io", 1)]
+
+
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres", "postgresql+psycopg"])
+def test_every_postgresql_url_form_connects_with_psycopg(scheme):
+    url = f"{scheme}://writer:s3cret-pw@127.0.0.1:5432/cdp"
+    assert database_url_problem(url) is None
+    assert engine_url(url).drivername == "postgresql+psycopg"
