@@ -80,9 +80,9 @@ def object_problem(record: dict, column_types: dict[str, str]) -> str | None:
     return None
 
 
-def time_problem(record: dict) -> str | None:
-    """Why one of ``TIME_FIELDS`` is not a time the CDP can hold (None when all are)."""
-    for name in TIME_FIELDS:
+def time_problem(record: dict, names: Iterable[str] = TIME_FIELDS) -> str | None:
+    """Why one of these fields is not a time the CDP can hold (None when all are)."""
+    for name in names:
         value = record.get(name)
         if value is None:
             continue

@@ -6,10 +6,12 @@ says something new: that is what makes replays free and derived activities exact
 comparison is the same for both kinds of stream, so it is written once, here:
 
 - within a batch, the newest copy of an object wins (by ``update_time``; the later copy when
-  the times are equal or absent), and every other copy counts ``unchanged``;
+  the times are equal or absent; catalog rows, which carry no time, in arrival order), and
+  every other copy counts ``unchanged``, so that the counts add up to the records received;
 - a copy equal to what is stored is ``unchanged``: nothing is rewritten, but its table version
   moves on (a reconciliation pass saw it, so its ACTIVATE_VERSION keeps it);
-- a copy older than what is stored (by ``update_time``) is ``skipped``: it never overwrites;
+- a copy older than what is stored (by ``update_time``) is ``skipped``: it never overwrites
+  (catalog rows are never skipped: they carry no time to compare);
 - anything else is ``inserted`` or ``updated``, and applied.
 """
 

@@ -37,6 +37,7 @@ def test_each_run_is_stored_once_and_a_bad_record_is_rejected(cdp):
         record("api_usage", usage("run-a", 120)),
         record("api_usage", usage("run-b", 40, outcome="budget_spent", token_budget=40)),
         record("api_usage", {**usage("run-c", 10), "tokens": "ten"}),
+        record("api_usage", usage("run-d", 10, started_at="0001-01-01T00:00:00+05:00")),
     ]
     cdp.run(messages)
     rows = {row["run_id"]: row for row in cdp.rows("api_usage")}
@@ -56,9 +57,14 @@ def test_each_run_is_stored_once_and_a_bad_record_is_rejected(cdp):
     (run,) = cdp.rows("sync_runs")
     assert a["sync_run_id"] == b["sync_run_id"] == run["run_id"]
     counts = run["counts"] if isinstance(run["counts"], dict) else json.loads(run["counts"])
-    assert (counts["api_usage"]["inserted"], counts["api_usage"]["rejected"]) == (2, 1)
-    (rejected,) = cdp.rows("rejected_records")
-    assert rejected["record_key"] == "run-c"
+    assert (counts["api_usage"]["inserted"], counts["api_usage"]["rejected"]) == (2, 2)
+    reasons = {row["record_key"]: row["reason"] for row in cdp.rows("rejected_records")}
+    assert (
+        reasons["run-c"] == "does not match the stream schema: data.tokens must be integer or null"
+    )
+    assert reasons["run-d"] == (
+        "started_at is out of range once in UTC (years 1 to 9999): '0001-01-01T00:00:00+05:00'"
+    )
 
     cdp.run(messages)  # a replay changes nothing
     assert {row["run_id"]: row for row in cdp.rows("api_usage")} == rows

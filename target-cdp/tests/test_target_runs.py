@@ -131,6 +131,19 @@ def test_unchanged_catalog_rows_are_counted_unchanged_in_every_pass(cdp):
     assert cdp.rows("stages")[0]["name"] == "Qualified"
 
 
+def test_every_copy_of_a_catalog_row_in_a_batch_is_counted_and_the_last_is_stored(cdp):
+    cdp.run(
+        [
+            schema("users"),
+            record("users", {"id": 1, "name": "Owner"}),
+            record("users", {"id": 1, "name": "Owner, renamed"}),
+        ]
+    )
+    counts = cdp.rows("sync_runs")[-1]["counts"]["users"]
+    assert (counts["inserted"], counts["unchanged"]) == (1, 1)  # two records received
+    assert [row["name"] for row in cdp.rows("users")] == ["Owner, renamed"]
+
+
 def test_a_run_with_only_state_is_recorded_and_purges(cdp):
     cdp.run([schema("persons"), record("persons", person(1, "a@acme.io"))])  # created 30 days ago
     bookmark = {"bookmarks": {"persons": {"replication_key_value": "2026-01-01T00:00:00Z"}}}

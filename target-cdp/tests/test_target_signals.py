@@ -198,7 +198,7 @@ def test_a_signal_during_activate_version_rolls_back_the_retirement(duck, tmp_pa
         activate("persons", VERSION + 1000),
         state({"persons": "second"}),
     ]
-    # store_snapshots: the batch of persons 1-2 (unchanged: no call), then the retirement
+    # PipedriveRecords.store: the batch of persons 1-2 (unchanged: no call), then the retirement
     target = PausedTarget(duck, tmp_path, second, STORE, calls=1)
     target.wait_until_paused()
     code, states, stderr = target.stop(signal.SIGTERM)

@@ -12,7 +12,7 @@ from collections import Counter
 import sqlalchemy as sa
 
 from target_cdp import bulk
-from target_cdp.checks import column_json_types, type_problem
+from target_cdp.checks import column_json_types, time_problem, type_problem
 from target_cdp.records import parse_time
 from target_cdp.sinks.base import CDPSink, Incoming
 
@@ -31,12 +31,9 @@ class ApiUsageSink(CDPSink):
         streams = record.get("streams")
         if streams is not None and not isinstance(streams, list):
             return f"streams must be a list or null, got {type(streams).__name__}"
-        for name in TIMES:
-            try:
-                parse_time(record.get(name))
-            except (TypeError, ValueError, OverflowError):
-                return f"{name} is not an RFC 3339 time: {record.get(name)!r}"
-        return type_problem(record, column_json_types(self.run.tables.api_usage, COLUMNS))
+        return time_problem(record, TIMES) or type_problem(
+            record, column_json_types(self.run.tables.api_usage, COLUMNS)
+        )
 
     def write(
         self, conn: sa.Connection, items: list[Incoming], counts: dict[str, Counter[str]]
