@@ -133,8 +133,9 @@ CONFIG_JSONSCHEMA: dict[str, Any] = {
             "Suppress unsubscribed emails",
             "A person this target creates gets `email_permission` false, whatever Pipedrive "
             "says, when another CDP person with the same email (deleted or not, any source) "
-            "opted out: an unsubscribe recorded for them, or a false no rule of this target "
-            "explains (a mere absence of consent, such as `no_consent`, suppresses nobody). A "
+            "opted out: an unsubscribe is recorded for them, or their `email_permission` is "
+            "false and no decision of this target explains it (a mere absence of consent, such "
+            "as `no_consent`, suppresses nobody). A "
             "Pipedrive person deleted and re-created, or a duplicate, does not re-subscribe "
             "someone who unsubscribed.",
             default=True,
