@@ -75,7 +75,8 @@ def server_cpu() -> float:
     """CPU seconds used so far by the PostgreSQL server's processes on this machine.
 
     A backend that exited (the load's, once it disconnected) is counted in the postmaster's
-    children times.
+    children times. Every PostgreSQL process on the machine counts: run the bench with no other
+    database work going.
     """
     total = 0.0
     for process in psutil.process_iter(["name", "cpu_times"]):

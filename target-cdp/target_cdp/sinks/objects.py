@@ -102,13 +102,11 @@ class PipedriveObjectSink(CDPSink):
         versions: dict[int, int] = {}
         for pid, copy in latest.items():
             old = stored.get(pid)
-            new = with_known_values(copy.record, None if old is None else old["record"])
-            if old is None:
-                verdict = "inserted"
-            else:
-                verdict = snapshots.verdict(
-                    old["record"], new, old["update_time"], copy.update_time
-                )
+            stored_record = None if old is None else old["record"]
+            new = with_known_values(copy.record, stored_record)
+            verdict = snapshots.verdict(
+                stored_record, new, old and old["update_time"], copy.update_time
+            )
             if verdict in ("unchanged", "skipped"):
                 counts[self.stream_name][verdict] += 1
                 if copy.item.version is not None and copy.item.version != old["table_version"]:
@@ -119,7 +117,7 @@ class PipedriveObjectSink(CDPSink):
             changes.append(
                 Change(
                     pipedrive_id=pid,
-                    old=None if old is None else old["record"],
+                    old=stored_record,
                     new=new,
                     raw=copy.item.record,
                     version=copy.item.version
